@@ -1,0 +1,51 @@
+# Set-up and main jobs. `make run` and `make test` work on a fresh machine:
+# they create .venv, install the project (with the CPU build of torch) and the
+# Fashion-MNIST data set, then do their job.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SPEC ?= specs/googlenet.yaml
+# torch 2.13.0 is the CPU wheel available on this machine kind; an unpinned or
+# newer torch would pull a multi-GB CUDA build.
+TORCH := torch==2.13.0
+PYTEST_FLAGS ?=
+
+.PHONY: run test test-slow lint format golden data bench clean
+
+run: $(STAMP) data
+	$(BIN)/archc shapes $(SPEC)
+	$(BIN)/archc build $(SPEC) --force
+
+test: $(STAMP) data
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_FLAGS)
+
+test-slow: $(STAMP) data
+	$(BIN)/python -m pytest -m slow $(PYTEST_FLAGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check archcompile tests scripts
+	$(BIN)/ruff format --check archcompile tests scripts
+
+format: $(STAMP)
+	$(BIN)/ruff format archcompile tests scripts
+	$(BIN)/ruff check --fix archcompile tests scripts
+
+# Re-record the golden generated sources in tests/golden/ after an intended change.
+golden: $(STAMP)
+	ARCHC_UPDATE_GOLDEN=1 $(BIN)/python -m pytest tests/test_codegen.py -k golden -q
+
+data:
+	@bash scripts/install-data.sh
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check $(TORCH)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

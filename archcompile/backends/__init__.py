@@ -1,0 +1,1 @@
+"""Backends: live torch modules and standalone source, from the same IR."""

@@ -1,0 +1,111 @@
+"""The one exception hierarchy of archc and the diagnostics it carries.
+
+Every mistake a user can make (in a spec, on the command line, in a checkpoint or
+a data file) ends as an :class:`ArchcError`. It holds one or more
+:class:`Diagnostic` records with a location, so the CLI can print all of them
+as ``file:line:col: error: message (at spec.path)`` and exit 1, without a
+traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One located message about one mistake."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None  # 1-based
+    column: int | None = None  # 1-based
+    path: str | None = None  # spec path such as ``blocks.block3[1].inception``
+    hint: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def format(self) -> str:
+        """Render as compilers do: ``file:line:col: error: message (at path)``."""
+        where = _location(self.file, self.line, self.column)
+        text = f"{where}: error: {self.message}"
+        if self.path:
+            text += f" (at {self.path})"
+        lines = [text]
+        lines += [f"  note: {note}" for note in self.notes]
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return "\n".join(lines)
+
+
+def _location(file: str | None, line: int | None, column: int | None) -> str:
+    if file is None:
+        return "archc"
+    if line is None:
+        return file
+    if column is None:
+        return f"{file}:{line}"
+    return f"{file}:{line}:{column}"
+
+
+class ArchcError(Exception):
+    """Base of every error archc reports to a user."""
+
+    exit_code = 1
+
+    def __init__(self, diagnostics: Diagnostic | str | Iterable[Diagnostic]) -> None:
+        if isinstance(diagnostics, str):
+            diagnostics = [Diagnostic(diagnostics)]
+        elif isinstance(diagnostics, Diagnostic):
+            diagnostics = [diagnostics]
+        self.diagnostics: list[Diagnostic] = list(diagnostics)
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        return "\n".join(d.format() for d in self.diagnostics)
+
+    @property
+    def first(self) -> Diagnostic:
+        return self.diagnostics[0]
+
+
+class SpecError(ArchcError):
+    """The spec is not valid YAML, not valid archc, or cannot be read."""
+
+
+class ShapeError(SpecError):
+    """The spec is well formed but its tensor shapes do not work out."""
+
+
+class LimitError(SpecError):
+    """The input exceeds one of the documented resource limits."""
+
+
+class CodegenError(ArchcError):
+    """The spec is valid but cannot be rendered as standalone source."""
+
+
+class OutputError(ArchcError):
+    """archc refuses to write an output file (it would lose someone's work)."""
+
+
+class BuildError(ArchcError):
+    """A live module cannot be built (for example it would not fit in memory)."""
+
+
+class CheckpointError(ArchcError):
+    """A checkpoint is missing, corrupt, or belongs to another spec."""
+
+
+class DataError(ArchcError):
+    """A data set file is missing, truncated or corrupt."""
+
+
+class UsageError(ArchcError):
+    """A command-line argument is wrong (exit code 2)."""
+
+    exit_code = 2
+
+
+class TrainingError(ArchcError):
+    """Training cannot go on (for example the loss is no longer finite)."""

@@ -1,0 +1,112 @@
+"""The typed intermediate representation every backend reads.
+
+A :class:`Graph` is a set of named :class:`Block` nodes, each reading the
+outputs of earlier blocks (``inputs``) and holding a body: a list of nodes that
+is applied in order. Nodes are layers (:class:`LayerNode`), parallel branches
+joined by concatenation or summation (:class:`BranchNode`), and uses of a
+defined composite block (:class:`CallNode`), whose body is the definition
+expanded with the call's arguments.
+
+Everything here is concrete and validated: ``repeat`` is unrolled, ``$names``
+are substituted and defaults applied. For the code generator, nodes also keep
+what was written symbolically (``symbols``): the fields and arguments that came
+from a parameter of the enclosing definition, as :class:`~archcompile.symbolic.Expr`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from archcompile.layers import Layer
+
+
+class _Node(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+
+class Origin(_Node):
+    """Where a node was written: file position and spec path."""
+
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    path: str = ""
+
+
+class LayerNode(_Node):
+    """One layer of a built-in kind."""
+
+    node: Literal["layer"] = "layer"
+    op: Layer
+    #: fields written as ``$param`` of the enclosing definition (or spec)
+    symbols: dict[str, Any] = Field(default_factory=dict)
+    origin: Origin = Origin()
+
+
+class BranchNode(_Node):
+    """Parallel branches on the same input, joined on channels (``concat``) or
+    summed (``add``; an empty branch is the identity)."""
+
+    node: Literal["concat", "add"]
+    branches: dict[str, list[Node]]
+    origin: Origin = Origin()
+
+
+class CallNode(_Node):
+    """A use of a composite block from a ``define:`` section."""
+
+    node: Literal["call"] = "call"
+    block: str
+    #: positional arguments, destructured groups as tuples: (64, (96, 128), ...)
+    arguments: tuple[Any, ...]
+    #: the same arguments with ``Expr`` where a parameter was passed through
+    symbols: tuple[Any, ...]
+    body: list[Node]
+    origin: Origin = Origin()
+
+
+Node = Annotated[LayerNode | BranchNode | CallNode, Field(discriminator="node")]
+
+
+class Definition(_Node):
+    """A composite block of a ``define:`` section, kept for code generation."""
+
+    name: str
+    #: parameter names; a nested list is one destructured argument
+    params: tuple[Any, ...]
+    doc: str | None = None
+    origin: Origin = Origin()
+    #: names of parameters that set a ``repeat`` count (cannot be generic source)
+    unrolled: frozenset[str] = frozenset()
+
+
+class Block(_Node):
+    """A named stage of the network; its name becomes a module attribute."""
+
+    name: str
+    inputs: tuple[str, ...]  # block names, or "input" for the network input
+    body: list[Node]
+    origin: Origin = Origin()
+
+
+class Graph(_Node):
+    """A whole network."""
+
+    name: str
+    description: str | None = None
+    input: tuple[int, int, int]  # channels, height, width (batch is symbolic)
+    params: dict[str, Any]
+    blocks: list[Block]
+    outputs: tuple[str, ...]
+    definitions: dict[str, Definition]
+    #: spec parameters that change spatial sizes or repeat counts: generated
+    #: source bakes their values in instead of exposing them as arguments
+    structural_params: frozenset[str] = frozenset()
+
+
+INPUT = "input"
+
+BranchNode.model_rebuild()
+CallNode.model_rebuild()

@@ -1,0 +1,355 @@
+"""Every layer kind of the spec language, declared once as a data-only model.
+
+A kind is a pydantic model whose ``kind`` field is its name in YAML. The
+models hold the validated arguments and nothing else: shape rules and counts
+live in :mod:`archcompile.shapes`, the live builder in
+:mod:`archcompile.backends.torch_build` and the source generator in
+:mod:`archcompile.backends.codegen`, each a table keyed by kind.
+``tests/test_registry.py`` fails when a kind is missing from any table.
+
+To add a kind: declare its model here and register it in ``LAYER_KINDS``,
+then add one entry to each table (see ``docs/architecture.md``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, model_validator
+from pydantic_core import PydanticCustomError
+
+from archcompile.limits import MAX_INT
+
+Pair = tuple[int, int]
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _integer(value: Any, minimum: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        kind = "a string" if isinstance(value, str) else type(value).__name__
+        if isinstance(value, float):
+            kind = "a float"
+        elif isinstance(value, bool):
+            kind = "a boolean"
+        raise PydanticCustomError(
+            "integer",
+            "{what} must be an integer, got {kind} {got}",
+            {"what": what, "kind": kind, "got": _shown(value)},
+        )
+    if value < minimum:
+        raise PydanticCustomError(
+            "range",
+            "{what} must be at least {minimum}, got {got}",
+            {"what": what, "minimum": minimum, "got": value},
+        )
+    if value > MAX_INT:
+        raise PydanticCustomError(
+            "range",
+            "{what} must be at most 2**31 - 1, got {got}",
+            {"what": what, "got": value},
+        )
+    return value
+
+
+def _int_field(minimum: int, what: str):
+    return PlainValidator(lambda v: _integer(v, minimum, what))
+
+
+def _pair_field(minimum: int, what: str):
+    def check(value: Any) -> int | Pair:
+        if isinstance(value, (list, tuple)):
+            if len(value) != 2:
+                raise PydanticCustomError(
+                    "pair",
+                    "{what} must be an integer or a [height, width] pair, got {n} values",
+                    {"what": what, "n": len(value)},
+                )
+            return (
+                _integer(value[0], minimum, what),
+                _integer(value[1], minimum, what),
+            )
+        return _integer(value, minimum, what)
+
+    return PlainValidator(check)
+
+
+def _float_field(low: float, high: float, what: str, *, high_open: bool = False):
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise PydanticCustomError(
+                "number",
+                "{what} must be a number, got {got}",
+                {"what": what, "got": _shown(value)},
+            )
+        value = float(value)
+        too_high = value >= high if high_open else value > high
+        if not low <= value or too_high or math.isnan(value):
+            bracket = ")" if high_open else "]"
+            raise PydanticCustomError(
+                "range",
+                "{what} must be in [{low}, {high}{bracket}, got {got}",
+                {
+                    "what": what,
+                    "low": low,
+                    "high": high,
+                    "bracket": bracket,
+                    "got": value,
+                },
+            )
+        return value
+
+    return PlainValidator(check)
+
+
+def _bool_field(what: str):
+    def check(value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise PydanticCustomError(
+                "bool",
+                "{what} must be true or false, got {got}",
+                {"what": what, "got": _shown(value)},
+            )
+        return value
+
+    return PlainValidator(check)
+
+
+Channels = Annotated[int, _int_field(1, "a channel count")]
+Size = Annotated[int | Pair, _pair_field(1, "a size")]
+Padding = Annotated[int | Pair, _pair_field(0, "a padding")]
+Flag = Annotated[bool, _bool_field("this flag")]
+
+
+def _conv_padding(value: Any) -> int | Pair | str:
+    if value in ("same", "valid"):
+        return value
+    if isinstance(value, str):
+        raise PydanticCustomError(
+            "padding",
+            "padding must be an integer, a [height, width] pair, 'same' or 'valid', got {got}",
+            {"got": _shown(value)},
+        )
+    return _pair_field(0, "a padding").func(value)
+
+
+ConvPadding = Annotated[
+    int | Pair | Literal["same", "valid"], PlainValidator(_conv_padding)
+]
+Activation = Literal["relu", "leaky_relu", "gelu", "silu", "sigmoid", "tanh"]
+Norm = Literal["batch"]
+
+
+def pair(value: int | Pair) -> Pair:
+    """An int-or-pair argument as (height, width)."""
+    return value if isinstance(value, tuple) else (value, value)
+
+
+class LayerSpec(BaseModel):
+    """Common configuration of every layer model."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, allow_inf_nan=False
+    )
+    kind: str
+    #: fields whose values change the spatial size of the output
+    spatial_fields: ClassVar[frozenset[str]] = frozenset()
+
+
+class Conv(LayerSpec):
+    """2-D convolution, optionally followed by a norm and an activation."""
+
+    kind: Literal["conv"] = "conv"
+    out: Channels
+    kernel: Size
+    stride: Size = 1
+    padding: ConvPadding = 0
+    dilation: Size = 1
+    groups: Channels = 1
+    bias: Flag | None = None  # None: a bias unless a norm follows
+    activation: Activation | None = None
+    norm: Norm | None = None
+    spatial_fields: ClassVar[frozenset[str]] = frozenset(
+        {"kernel", "stride", "padding", "dilation"}
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Conv:
+        if self.padding == "same" and pair(self.stride) != (1, 1):
+            raise PydanticCustomError(
+                "same",
+                "padding 'same' needs stride 1 (got stride {s})",
+                {"s": _shown(self.stride)},
+            )
+        if self.out % self.groups:
+            raise PydanticCustomError(
+                "groups",
+                "groups ({g}) must divide the output channels ({o})",
+                {"g": self.groups, "o": self.out},
+            )
+        return self
+
+    @property
+    def has_bias(self) -> bool:
+        return self.norm is None if self.bias is None else self.bias
+
+
+class _Pool(LayerSpec):
+    kernel: Size
+    stride: Size | None = None  # None: the kernel size, as in torch
+    padding: Padding = 0
+    ceil_mode: Flag = False
+    spatial_fields: ClassVar[frozenset[str]] = frozenset(
+        {"kernel", "stride", "padding", "ceil_mode"}
+    )
+
+    @model_validator(mode="after")
+    def _padding_fits(self) -> _Pool:
+        for k, p in zip(pair(self.kernel), pair(self.padding)):
+            if 2 * p > k:
+                raise PydanticCustomError(
+                    "padding",
+                    "pool padding {p} is more than half the kernel {k}",
+                    {"p": _shown(self.padding), "k": _shown(self.kernel)},
+                )
+        return self
+
+    @property
+    def effective_stride(self) -> int | Pair:
+        return self.kernel if self.stride is None else self.stride
+
+
+class MaxPool(_Pool):
+    """2-D max pooling."""
+
+    kind: Literal["maxpool"] = "maxpool"
+
+
+class AvgPool(_Pool):
+    """2-D average pooling."""
+
+    kind: Literal["avgpool"] = "avgpool"
+    count_include_pad: Flag = True
+
+
+class GlobalAvgPool(LayerSpec):
+    """Average over the whole spatial extent: [N, C, H, W] -> [N, C, 1, 1]."""
+
+    kind: Literal["global_avgpool"] = "global_avgpool"
+
+
+class BatchNorm(LayerSpec):
+    """Batch normalization over channels (2-D or 1-D input)."""
+
+    kind: Literal["batchnorm"] = "batchnorm"
+    eps: Annotated[float, _float_field(0.0, 1.0, "eps")] = 1e-5
+    momentum: Annotated[float, _float_field(0.0, 1.0, "momentum")] = 0.1
+
+
+class LRN(LayerSpec):
+    """Local response normalization across channels, as in the GoogLeNet paper."""
+
+    kind: Literal["lrn"] = "lrn"
+    size: Channels = 5
+    alpha: Annotated[float, _float_field(0.0, 1e6, "alpha")] = 1e-4
+    beta: Annotated[float, _float_field(0.0, 1e6, "beta")] = 0.75
+    k: Annotated[float, _float_field(0.0, 1e6, "k")] = 1.0
+
+
+class ReLU(LayerSpec):
+    """max(x, 0)."""
+
+    kind: Literal["relu"] = "relu"
+
+
+class LeakyReLU(LayerSpec):
+    """max(x, 0) + negative_slope * min(x, 0)."""
+
+    kind: Literal["leaky_relu"] = "leaky_relu"
+    negative_slope: Annotated[float, _float_field(0.0, 1.0, "negative_slope")] = 0.01
+
+
+class GELU(LayerSpec):
+    """Gaussian error linear unit."""
+
+    kind: Literal["gelu"] = "gelu"
+
+
+class SiLU(LayerSpec):
+    """x * sigmoid(x) (swish)."""
+
+    kind: Literal["silu"] = "silu"
+
+
+class Sigmoid(LayerSpec):
+    """The logistic function."""
+
+    kind: Literal["sigmoid"] = "sigmoid"
+
+
+class Tanh(LayerSpec):
+    """Hyperbolic tangent."""
+
+    kind: Literal["tanh"] = "tanh"
+
+
+class Dropout(LayerSpec):
+    """Zeroes elements with probability p during training."""
+
+    kind: Literal["dropout"] = "dropout"
+    p: Annotated[float, _float_field(0.0, 1.0, "p", high_open=True)] = 0.5
+
+
+class Flatten(LayerSpec):
+    """[N, C, H, W] -> [N, C*H*W]."""
+
+    kind: Literal["flatten"] = "flatten"
+
+
+class Linear(LayerSpec):
+    """Fully connected layer on [N, features], optionally with an activation."""
+
+    kind: Literal["linear"] = "linear"
+    out: Channels
+    bias: Flag = True
+    activation: Activation | None = None
+
+
+_MODELS: tuple[type[LayerSpec], ...] = (
+    Conv,
+    MaxPool,
+    AvgPool,
+    GlobalAvgPool,
+    BatchNorm,
+    LRN,
+    ReLU,
+    LeakyReLU,
+    GELU,
+    SiLU,
+    Sigmoid,
+    Tanh,
+    Dropout,
+    Flatten,
+    Linear,
+)
+
+#: the registry: YAML name of each kind -> its model
+LAYER_KINDS: dict[str, type[LayerSpec]] = {
+    m.model_fields["kind"].default: m for m in _MODELS
+}
+
+#: any layer, discriminated by its ``kind`` (for typing IR fields)
+Layer = Annotated[Union[_MODELS], Field(discriminator="kind")]  # noqa: UP007
+
+#: kinds usable as the ``activation:`` of a conv or linear layer
+ACTIVATION_KINDS: tuple[str, ...] = Activation.__args__  # type: ignore[attr-defined]
+
+#: structural words of the language that are not layers
+COMBINATORS: tuple[str, ...] = ("concat", "add", "repeat")

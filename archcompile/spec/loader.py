@@ -1,0 +1,293 @@
+"""Read a spec file: resolve ``extends``, apply ``--set`` overrides, validate.
+
+The result is a :class:`Spec`: the resolved document, its source map, its
+SHA-256 and the expanded IR :class:`~archcompile.ir.Graph`.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from archcompile.errors import Diagnostic, LimitError, SpecError, UsageError
+from archcompile.ir import Graph
+from archcompile.limits import DEFAULT_LIMITS, Limits
+from archcompile.spec.diagnose import validation_diagnostics
+from archcompile.spec.expand import DefinitionSource, expand
+from archcompile.spec.names import did_you_mean
+from archcompile.spec.schema import (
+    TOP_LEVEL_KEYS,
+    DefinitionDoc,
+    LibraryDocument,
+    SpecDocument,
+)
+from archcompile.spec.source import SourceMap, SpecPath, parse_yaml, read_text
+
+STDLIB_NAME = "archcompile/stdlib/blocks.yaml"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A loaded, validated and expanded spec."""
+
+    display: str  # the path as the user named it (for messages and headers)
+    document: dict[str, Any]  # resolved: extends merged, overrides applied
+    source_map: SourceMap
+    graph: Graph
+    sha256: str  # of the resolved document and the library blocks it uses
+
+    @property
+    def name(self) -> str:
+        return self.graph.name
+
+    @property
+    def stem(self) -> str:
+        return Path(self.display).stem
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """A path as it appears in messages and generated headers: relative to the
+    working directory when below it, never absolute."""
+    path = Path(path)
+    try:
+        return (
+            Path(os.path.relpath(path.resolve(), Path.cwd())).as_posix()
+            if path.is_absolute()
+            else path.as_posix()
+        )
+    except ValueError:  # pragma: no cover - other drive on Windows
+        return path.name
+
+
+def load_spec(
+    path: str | os.PathLike[str],
+    overrides: dict[str, str] | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Spec:
+    """Load ``path`` and everything it extends; raise :class:`SpecError` with
+    every problem found."""
+    path = Path(path)
+    display = display_path(path)
+    document, smap = _load_document(path, display, limits, ())
+    return _finish(display, document, smap, overrides, input_shape, limits)
+
+
+def load_spec_text(
+    text: str,
+    display: str = "<spec>",
+    overrides: dict[str, str] | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    base_dir: str | os.PathLike[str] = ".",
+) -> Spec:
+    """Like :func:`load_spec` for a spec held in memory."""
+    document, smap = _parse_document(text, display, limits)
+    document, smap = _resolve_extends(
+        document, smap, Path(base_dir) / display, display, limits, ()
+    )
+    return _finish(display, document, smap, overrides, input_shape, limits)
+
+
+def _finish(display, document, smap, overrides, input_shape, limits) -> Spec:
+    document = copy.deepcopy(document)
+    _apply_overrides(document, smap, overrides or {}, input_shape)
+    try:
+        validated = SpecDocument.model_validate(document)
+    except ValidationError as exc:
+        keys = {(): TOP_LEVEL_KEYS}
+        for name in (
+            document.get("define", {})
+            if isinstance(document.get("define"), dict)
+            else {}
+        ):
+            keys[("define", name)] = tuple(DefinitionDoc.model_fields)
+        raise SpecError(validation_diagnostics(exc, smap, (), keys)) from None
+    definitions = dict(_stdlib(limits))
+    for name, definition in validated.define.items():
+        definitions[name] = DefinitionSource(name, definition, smap, ("define", name))
+    graph, used = expand(validated, smap, definitions, limits)
+    library = {
+        name: _stdlib_raw()[name]
+        for name in sorted(used)
+        if name not in validated.define
+    }
+    canonical = json.dumps(
+        {"spec": document, "library": library}, sort_keys=True, ensure_ascii=True
+    )
+    return Spec(
+        display, document, smap, graph, hashlib.sha256(canonical.encode()).hexdigest()
+    )
+
+
+def _parse_document(
+    text: str, display: str, limits: Limits
+) -> tuple[dict[str, Any], SourceMap]:
+    document, smap = parse_yaml(text, display, limits)
+    if not isinstance(document, dict):
+        shown = "a list" if isinstance(document, list) else f"the scalar {document!r}"
+        raise SpecError(
+            smap.diagnostic(
+                (),
+                f"a spec is a mapping of keys (archc, name, input, blocks, ...), not {shown}",
+            )
+        )
+    return document, smap
+
+
+def _load_document(
+    path: Path, display: str, limits: Limits, chain: tuple[Path, ...]
+) -> tuple[dict[str, Any], SourceMap]:
+    text = read_text(path, display, limits)
+    document, smap = _parse_document(text, display, limits)
+    return _resolve_extends(document, smap, path, display, limits, chain)
+
+
+def _resolve_extends(document, smap, path: Path, display: str, limits: Limits, chain):
+    if "extends" not in document:
+        return document, smap
+    target = document.pop("extends")
+    if not isinstance(target, str) or not target:
+        raise SpecError(smap.diagnostic(("extends",), "extends must name a spec file"))
+    here = path.resolve()
+    chain = (*chain, here)
+    if len(chain) > limits.max_extends_depth:
+        raise LimitError(
+            smap.diagnostic(
+                ("extends",), f"more than {limits.max_extends_depth} levels of extends"
+            )
+        )
+    base_path = (path.parent / target).resolve()
+    base_display = (Path(display).parent / target).as_posix()
+    if base_path in chain:
+        names = " -> ".join(p.name for p in (*chain, base_path))
+        raise SpecError(smap.diagnostic(("extends",), f"extends cycle: {names}"))
+    if not base_path.exists():
+        raise SpecError(
+            smap.diagnostic(("extends",), f"extends target {target!r} not found")
+        )
+    base, base_map = _load_document(
+        base_path, os.path.normpath(base_display), limits, chain
+    )
+    merged_map = SourceMap()
+    merged_map.graft(base_map)
+    return _merge(base, document, merged_map, smap, ()), merged_map
+
+
+def _merge(
+    base: Any, child: Any, merged_map: SourceMap, child_map: SourceMap, path: SpecPath
+) -> Any:
+    """Child values win; mappings merge key by key, everything else is replaced."""
+    if isinstance(base, dict) and isinstance(child, dict):
+        result = dict(base)
+        for key, value in child.items():
+            sub = path + (key,)
+            mark = child_map.keys.get(sub)
+            if mark:
+                merged_map.keys[sub] = mark
+            if key in base:
+                result[key] = _merge(base[key], value, merged_map, child_map, sub)
+            else:
+                result[key] = value
+                _graft_subtree(merged_map, child_map, sub)
+        return result
+    _graft_subtree(merged_map, child_map, path)
+    return child
+
+
+def _graft_subtree(merged_map: SourceMap, child_map: SourceMap, path: SpecPath) -> None:
+    sub = SourceMap()
+    n = len(path)
+    sub.values = {p[n:]: m for p, m in child_map.values.items() if p[:n] == path}
+    sub.keys = {
+        p[n:]: m for p, m in child_map.keys.items() if p[:n] == path and len(p) > n
+    }
+    merged_map.graft(sub, path)
+    if path in child_map.values:
+        merged_map.values[path] = child_map.values[path]
+
+
+def _apply_overrides(document, smap, overrides: dict[str, str], input_shape) -> None:
+    params = document.get("params")
+    for key, text in overrides.items():
+        if not isinstance(params, dict) or key not in params:
+            known = list(params) if isinstance(params, dict) else []
+            hint = did_you_mean(key, known) or (
+                "the spec's params are: " + ", ".join(known)
+                if known
+                else "the spec has no params"
+            )
+            raise UsageError(
+                Diagnostic(
+                    f"--set {key}=...: the spec has no parameter {key!r}", hint=hint
+                )
+            )
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        if isinstance(value, (list, dict)) or value is None:
+            raise UsageError(
+                Diagnostic(
+                    f"--set {key}={text}: a parameter must be a number, boolean or string"
+                )
+            )
+        params[key] = value
+    if input_shape is not None:
+        document["input"] = list(input_shape)
+
+
+@functools.cache
+def _stdlib_raw() -> dict[str, Any]:
+    text = (
+        resources.files("archcompile").joinpath("stdlib/blocks.yaml").read_text("utf-8")
+    )
+    document, smap = parse_yaml(text, STDLIB_NAME)
+    _stdlib_raw.smap = smap  # type: ignore[attr-defined]
+    return document["define"]
+
+
+@functools.cache
+def _stdlib(limits: Limits) -> dict[str, DefinitionSource]:
+    raw = _stdlib_raw()
+    smap: SourceMap = _stdlib_raw.smap  # type: ignore[attr-defined]
+    library = LibraryDocument.model_validate({"archc": 1, "define": raw})
+    return {
+        name: DefinitionSource(name, definition, smap, ("define", name))
+        for name, definition in library.define.items()
+    }
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    """``["num_classes=100"]`` -> ``{"num_classes": "100"}`` (for the CLI)."""
+    result = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(Diagnostic(f"--set expects key=value, got {pair!r}"))
+        result[key.strip()] = value.strip()
+    return result
+
+
+def parse_input(text: str) -> tuple[int, int, int]:
+    """``"3x64x64"`` -> ``(3, 64, 64)`` (for the CLI)."""
+    parts = text.lower().replace("*", "x").split("x")
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 3 or min(values) < 1 or max(values) > 2**31 - 1:
+        raise UsageError(
+            Diagnostic(f"--input expects CxHxW with positive integers, got {text!r}")
+        )
+    return values  # type: ignore[return-value]

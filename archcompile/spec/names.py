@@ -1,0 +1,92 @@
+"""Rules for the names a spec gives to blocks, branches and parameters.
+
+Names become Python identifiers in generated source (class attributes, local
+variables, ``__init__`` arguments), so they must be identifiers, must not be
+keywords, and must not shadow what the generated module relies on.
+"""
+
+from __future__ import annotations
+
+import difflib
+import keyword
+from collections.abc import Iterable
+
+#: attributes of ``torch.nn.Module`` (checked against torch by
+#: ``tests/test_names.py``); a block called ``forward`` or ``to`` would replace them
+MODULE_ATTRIBUTES = frozenset(
+    """T_destination add_module apply bfloat16 buffers call_super_init children compile
+    cpu cuda double dump_patches eval extra_repr float forward get_buffer
+    get_extra_state get_parameter get_submodule half ipu load_state_dict modules mtia
+    named_buffers named_children named_modules named_parameters parameters
+    register_backward_hook register_buffer register_forward_hook
+    register_forward_pre_hook register_full_backward_hook
+    register_full_backward_pre_hook register_load_state_dict_post_hook
+    register_load_state_dict_pre_hook register_module register_parameter
+    register_state_dict_post_hook register_state_dict_pre_hook requires_grad_
+    set_extra_state set_submodule share_memory smart_apply state_dict to to_empty train
+    training type xpu zero_grad""".split()
+)
+
+#: names the generated module uses itself (imports, builtins in type hints, locals)
+GENERATED_NAMES = frozenset(
+    {
+        "self",
+        "x",
+        "torch",
+        "nn",
+        "Tensor",
+        "super",
+        "int",
+        "float",
+        "bool",
+        "str",
+        "tuple",
+    }
+)
+
+
+def identifier_problem(name: str, what: str) -> str | None:
+    """Why ``name`` cannot name a ``what``, or None when it can."""
+    if not isinstance(name, str):
+        return f"{what} name must be a string, got {name!r}"
+    if not name.isidentifier() or not name.isascii():
+        return f"{what} name {name!r} is not a Python identifier (letters, digits, '_')"
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        return f"{what} name {name!r} is a Python keyword"
+    if name.startswith("__"):
+        return f"{what} name {name!r} starts with '__', which Python reserves"
+    return None
+
+
+def attribute_problem(name: str, what: str) -> str | None:
+    """Like :func:`identifier_problem`, for names that become module attributes."""
+    problem = identifier_problem(name, what)
+    if problem:
+        return problem
+    if name in MODULE_ATTRIBUTES or name.startswith("_"):
+        return f"{what} name {name!r} would shadow the torch.nn.Module attribute of that name"
+    if name in GENERATED_NAMES:
+        return f"{what} name {name!r} is used by the generated code itself"
+    return None
+
+
+def variable_problem(name: str, what: str) -> str | None:
+    """Like :func:`identifier_problem`, for names that become arguments or locals."""
+    problem = identifier_problem(name, what)
+    if problem:
+        return problem
+    if name in GENERATED_NAMES or name == "in_channels":
+        return f"{what} name {name!r} is used by the generated code itself"
+    return None
+
+
+def class_name(definition: str) -> str:
+    """``basic_block`` -> ``BasicBlock``; the class generated for a definition."""
+    return "".join(
+        part[:1].upper() + part[1:] for part in definition.split("_") if part
+    )
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    matches = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
+    return f"did you mean {matches[0]!r}?" if matches else None

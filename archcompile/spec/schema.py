@@ -1,0 +1,134 @@
+"""Pydantic models of a spec file's top-level structure.
+
+These validate the document's skeleton (keys, names, input, params); the
+layer lists are checked by :mod:`archcompile.spec.expand`, which knows the
+scope of ``$names`` and the composite blocks in use.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator
+from pydantic_core import PydanticCustomError
+
+from archcompile.layers import _integer
+from archcompile.spec.names import (
+    attribute_problem,
+    identifier_problem,
+    variable_problem,
+)
+
+
+def _name_check(problem_of):
+    def check(value: Any) -> str:
+        problem = problem_of(value)
+        if problem:
+            raise PydanticCustomError("name", problem)
+        return value
+
+    return PlainValidator(check)
+
+
+ClassName = Annotated[str, _name_check(lambda v: identifier_problem(v, "the spec"))]
+BlockName = Annotated[str, _name_check(lambda v: attribute_problem(v, "block"))]
+ParamName = Annotated[str, _name_check(lambda v: variable_problem(v, "parameter"))]
+DefineName = Annotated[
+    str, _name_check(lambda v: identifier_problem(v, "block definition"))
+]
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise PydanticCustomError("text", "must be text, got {got!r}", {"got": value})
+    return value
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, (list, dict)) or value is None:
+        raise PydanticCustomError(
+            "scalar",
+            "a parameter must be a number, boolean or string, got {got!r}",
+            {"got": value},
+        )
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _integer(value, -(2**31), "a parameter")
+    return value
+
+
+def _input(value: Any) -> tuple[int, int, int]:
+    if not isinstance(value, list) or len(value) != 3:
+        raise PydanticCustomError(
+            "input",
+            "input must be [channels, height, width], got {got!r}",
+            {"got": value},
+        )
+    c, h, w = (_integer(v, 1, "an input size") for v in value)
+    return (c, h, w)
+
+
+def _params_list(value: Any) -> tuple[Any, ...]:
+    """``[c1, [c2_reduce, c2], ...]``: names, or lists of names (one level)."""
+    if not isinstance(value, list):
+        raise PydanticCustomError(
+            "params", "params must be a list of names, got {got!r}", {"got": value}
+        )
+    out: list[Any] = []
+    seen: set[str] = set()
+    for item in value:
+        group = item if isinstance(item, list) else [item]
+        if not group:
+            raise PydanticCustomError("params", "an empty group [] in params")
+        for name in group:
+            if isinstance(name, list):
+                raise PydanticCustomError(
+                    "params", "params nest one level at most: [a, [b, c]]"
+                )
+            problem = variable_problem(name, "parameter")
+            if problem:
+                raise PydanticCustomError("name", problem)
+            if name in seen:
+                raise PydanticCustomError(
+                    "params", "parameter {name!r} is named twice", {"name": name}
+                )
+            seen.add(name)
+        out.append(tuple(group) if isinstance(item, list) else item)
+    return tuple(out)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class DefinitionDoc(_Strict):
+    """One entry of ``define:``: a composite block written in the spec language."""
+
+    params: Annotated[tuple[Any, ...], PlainValidator(_params_list)] = ()
+    doc: Annotated[str, PlainValidator(_text)] | None = None
+    layers: list[Any] = Field(min_length=1)
+
+
+class SpecDocument(_Strict):
+    """A whole spec after ``extends`` is resolved."""
+
+    archc: Literal[1]
+    name: ClassName
+    description: Annotated[str, PlainValidator(_text)] | None = None
+    input: Annotated[tuple[int, int, int], PlainValidator(_input)]
+    params: dict[ParamName, Annotated[Any, PlainValidator(_scalar)]] = Field(
+        default_factory=dict
+    )
+    defaults: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
+    define: dict[DefineName, DefinitionDoc] = Field(default_factory=dict)
+    blocks: dict[BlockName, list[Any]] = Field(min_length=1)
+
+
+class LibraryDocument(_Strict):
+    """A file of definitions only, such as the standard library."""
+
+    archc: Literal[1]
+    define: dict[DefineName, DefinitionDoc]
+
+
+#: top-level keys a user may write (``extends`` is consumed by the loader)
+TOP_LEVEL_KEYS = (*SpecDocument.model_fields, "extends")
