@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from archcompile.errors import ArchcError, UsageError
 from archcompile.spec.loader import Spec, load_spec, parse_input, parse_overrides
@@ -23,17 +22,18 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,
     help="archc: compile YAML network specs to PyTorch modules and source.",
 )
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 _state = {"debug": False}
 
-SpecArg = Annotated[Path, typer.Argument(help="The spec file (YAML).", show_default=False)]
+SpecArg = Annotated[Path, typer.Argument(help="The spec file (YAML).", show_default=False, metavar="SPEC")]
 SetOpt = Annotated[
-    Optional[list[str]],  # noqa: UP045 - typer needs Optional here
-    typer.Option("--set", help="Override a spec parameter: --set num_classes=100.", show_default=False),
+    list[str] | None,
+    typer.Option(
+        "--set", help="Override a spec parameter: --set num_classes=100.", show_default=False
+    ),
 ]
 
 
@@ -47,7 +47,9 @@ def _load(path: Path, overrides: list[str] | None, input_shape: str | None = Non
 
 @app.callback()
 def main(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks of internal errors.")
+    ] = False,
 ) -> None:
     _state["debug"] = debug
 
@@ -55,10 +57,19 @@ def main(
 @app.command()
 def shapes(
     spec: SpecArg,
-    batch: Annotated[int, typer.Option("--batch", min=1, help="Batch size shown (MACs scale with it).")] = 1,
-    input_shape: Annotated[Optional[str], typer.Option("--input", help="Override the input, CxHxW.")] = None,  # noqa: UP045
+    batch: Annotated[
+        int, typer.Option("--batch", min=1, help="Batch size shown (MACs scale with it).")
+    ] = 1,
+    input_shape: Annotated[
+        str | None, typer.Option("--input", help="Override the input, CxHxW.")
+    ] = None,
     overrides: SetOpt = None,
-    depth: Annotated[int, typer.Option("--depth", min=1, help="1: blocks; 2: layers in blocks; 3: inside composite blocks.")] = 1,
+    depth: Annotated[
+        int,
+        typer.Option(
+            "--depth", min=1, help="1: blocks; 2: layers in blocks; 3: inside composite blocks."
+        ),
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Infer every tensor shape, parameter count and MAC count, without torch."""
@@ -76,10 +87,21 @@ def shapes(
 @app.command()
 def build(
     spec: SpecArg,
-    output: Annotated[Optional[str], typer.Option("-o", "--output", help="Where to write; '-' for stdout. Default: build/<spec>.py.")] = None,  # noqa: UP045
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "-o", "--output", help="Where to write; '-' for stdout. Default: build/<spec>.py."
+        ),
+    ] = None,
     overrides: SetOpt = None,
-    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if the output is missing or stale.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite a file archc did not write or that was edited.")] = False,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Write nothing; exit 1 if the output is missing or stale."),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Overwrite a file archc did not write or that was edited."),
+    ] = False,
 ) -> None:
     """Generate standalone PyTorch source for SPEC."""
     from archcompile import generate_source
@@ -142,7 +164,7 @@ def run() -> None:
     except KeyboardInterrupt:
         err.print("archc: interrupted")
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence
+    except Exception as exc:
         if _state["debug"]:
             raise
         err.print(f"archc: internal error: {type(exc).__name__}: {exc}", markup=False)

@@ -36,9 +36,7 @@ def _body(spec: Spec) -> list[str]:
 
 
 def compare(a: Spec, b: Spec) -> Comparison:
-    diff = list(
-        difflib.unified_diff(_body(a), _body(b), fromfile=a.display, tofile=b.display, n=2)
-    )
+    diff = list(difflib.unified_diff(_body(a), _body(b), fromfile=a.display, tofile=b.display, n=2))
     before = {r.name: (r.shape, r.params) for r in infer_shapes(a.graph).blocks}
     after = {r.name: (r.shape, r.params) for r in infer_shapes(b.graph).blocks}
     names = list(before) + [n for n in after if n not in before]

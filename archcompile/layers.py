@@ -140,9 +140,7 @@ def _conv_padding(value: Any) -> int | Pair | str:
     return _pair_field(0, "a padding").func(value)
 
 
-ConvPadding = Annotated[
-    int | Pair | Literal["same", "valid"], PlainValidator(_conv_padding)
-]
+ConvPadding = Annotated[int | Pair | Literal["same", "valid"], PlainValidator(_conv_padding)]
 Activation = Literal["relu", "leaky_relu", "gelu", "silu", "sigmoid", "tanh"]
 Norm = Literal["batch"]
 
@@ -155,9 +153,7 @@ def pair(value: int | Pair) -> Pair:
 class LayerSpec(BaseModel):
     """Common configuration of every layer model."""
 
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, strict=True, allow_inf_nan=False
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
     kind: str
     #: fields whose values change the spatial size of the output
     spatial_fields: ClassVar[frozenset[str]] = frozenset()
@@ -341,9 +337,7 @@ _MODELS: tuple[type[LayerSpec], ...] = (
 )
 
 #: the registry: YAML name of each kind -> its model
-LAYER_KINDS: dict[str, type[LayerSpec]] = {
-    m.model_fields["kind"].default: m for m in _MODELS
-}
+LAYER_KINDS: dict[str, type[LayerSpec]] = {m.model_fields["kind"].default: m for m in _MODELS}
 
 #: any layer, discriminated by its ``kind`` (for typing IR fields)
 Layer = Annotated[Union[_MODELS], Field(discriminator="kind")]  # noqa: UP007

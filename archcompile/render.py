@@ -21,8 +21,18 @@ def shapes_table(report: ShapeReport, spec: str, batch: int, depth: int) -> Tabl
     table.add_column("Params", justify="right")
     table.add_column("MACs", justify="right")
     for block in report.blocks:
+        parents: list[str] = []
         for level, record in block.walk(depth):
-            name = record.name if level == 1 else "  " * (level - 1) + record.name.rsplit(".", 1)[-1]
+            # show each name relative to its parent: block3, [0], branch2, [1]
+            del parents[level - 1 :]
+            parent = parents[-1] if parents else ""
+            relative = (
+                record.name[len(parent) :].lstrip(".")
+                if record.name.startswith(parent)
+                else record.name
+            )
+            parents.append(record.name)
+            name = "  " * (level - 1) + relative
             style = "bold" if level == 1 else None
             table.add_row(
                 Text(name, style=style),
@@ -33,7 +43,11 @@ def shapes_table(report: ShapeReport, spec: str, batch: int, depth: int) -> Tabl
             )
     table.add_section()
     table.add_row(
-        Text("total", style="bold"), "", "", f"{report.total_params:,}", f"{report.macs_per_image * batch:,}"
+        Text("total", style="bold"),
+        "",
+        "",
+        f"{report.total_params:,}",
+        f"{report.macs_per_image * batch:,}",
     )
     return table
 

@@ -65,22 +65,20 @@ def _window(
     if not _known(kernel, stride, padding, dilation):
         return None
     span = dilation * (kernel - 1) + 1
-    if isinstance(
-        size, Expr
-    ):  # inside a generic class: only "unchanged" is expressible
+    if isinstance(size, Expr):  # inside a generic class: only "unchanged" is expressible
         return size if stride == 1 and 2 * padding == span - 1 else None
     if size is None:
         return None
     if span > size + 2 * padding:
         raise ShapeProblem(
-            f"kernel {span} is larger than the padded input {size + 2 * padding} ({axis})"
+            f"kernel {span} is larger than the padded input {size + 2 * padding} ({axis}): "
+            "the output would be empty",
+            "use a larger input (--input), less downsampling, or padding",
         )
     out = (size + 2 * padding - span) // stride + 1
     if ceil is True and (size + 2 * padding - span) % stride:
         out += 1
-        if (
-            out - 1
-        ) * stride >= size + padding:  # torch drops a window starting in padding
+        if (out - 1) * stride >= size + padding:  # torch drops a window starting in padding
             out -= 1
     if out < 1:  # pragma: no cover - unreachable given the check above
         raise ShapeProblem(f"{axis} collapses to {out}")
@@ -90,9 +88,7 @@ def _window(
 def _conv_shape(layer: L.Conv, shape: Shape) -> Shape:
     c, h, w = _image(layer, shape)
     if _known(c, layer.groups) and c % layer.groups:
-        raise ShapeProblem(
-            f"groups ({layer.groups}) must divide the input channels ({c})"
-        )
+        raise ShapeProblem(f"groups ({layer.groups}) must divide the input channels ({c})")
     kh, kw = L.pair(layer.kernel)
     sh, sw = L.pair(layer.stride)
     dh, dw = L.pair(layer.dilation)
@@ -275,9 +271,7 @@ class _Walker:
         self.trace: list[str] = []
         self.symbolic = symbolic  # Expr/None dims: no counts, no equality checks
 
-    def fail(
-        self, problem: ShapeProblem, origin: Origin, received: Shape
-    ) -> ShapeError:
+    def fail(self, problem: ShapeProblem, origin: Origin, received: Shape) -> ShapeError:
         notes = ["shape trace of this block:", *self.trace] if self.trace else []
         return ShapeError(
             Diagnostic(
@@ -293,9 +287,7 @@ class _Walker:
             )
         )
 
-    def body(
-        self, nodes: list[Node], shape: Shape, prefix: str
-    ) -> tuple[Shape, list[Record]]:
+    def body(self, nodes: list[Node], shape: Shape, prefix: str) -> tuple[Shape, list[Record]]:
         records = []
         for index, node in enumerate(nodes):
             record = self.node(node, shape, f"{prefix}[{index}]")
@@ -310,12 +302,8 @@ class _Walker:
                 out = SHAPE_RULES[kind](node.op, shape)
             except ShapeProblem as problem:
                 raise self.fail(problem, node.origin, shape) from None
-            params, macs = (
-                (0, 0) if self.symbolic else COUNT_RULES[kind](node.op, shape, out)
-            )
-            self.trace.append(
-                f"  {node.origin.path or name}: {kind} -> {format_shape(out)}"
-            )
+            params, macs = (0, 0) if self.symbolic else COUNT_RULES[kind](node.op, shape, out)
+            self.trace.append(f"  {node.origin.path or name}: {kind} -> {format_shape(out)}")
             return Record(name, kind, out, params, macs)
         if isinstance(node, CallNode):
             out, children = self.body(node.body, shape, name)
@@ -328,9 +316,7 @@ class _Walker:
         for branch, nodes in node.branches.items():
             out, records = self.body(nodes, shape, f"{name}.{branch}")
             outs[branch] = out
-            children.append(
-                _total(Record(f"{name}.{branch}", "branch", out, children=records))
-            )
+            children.append(_total(Record(f"{name}.{branch}", "branch", out, children=records)))
         first, *others = list(outs)
         if node.node == "add":
             for other in others:
@@ -345,11 +331,11 @@ class _Walker:
                         "every branch of 'add' must produce the same shape",
                     )
             return _total(Record(name, node.node, outs[first], children=children))
-        for other in outs:
-            if len(outs[other]) != 3:
+        for other, out_shape in outs.items():
+            if len(out_shape) != 3:
                 raise self.fail(
                     ShapeProblem(
-                        f"concat branch {other} gives {format_shape(outs[other])}, not an image"
+                        f"concat branch {other} gives {format_shape(out_shape)}, not an image"
                     ),
                     node.origin,
                     shape,
@@ -367,14 +353,8 @@ class _Walker:
                 )
         channels: Dim = 0
         for out_shape in outs.values():
-            channels = (
-                None
-                if channels is None or out_shape[0] is None
-                else channels + out_shape[0]
-            )
-        return _total(
-            Record(name, node.node, (channels, *outs[first][1:]), children=children)
-        )
+            channels = None if channels is None or out_shape[0] is None else channels + out_shape[0]
+        return _total(Record(name, node.node, (channels, *outs[first][1:]), children=children))
 
     def _mismatch(self, node, shape, what, first, other, outs, hint) -> ShapeError:
         return self.fail(

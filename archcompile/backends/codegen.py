@@ -74,11 +74,7 @@ def comment_text(text: str) -> str:
         if ch.isprintable() and ch not in "\u2028\u2029":
             out.append(ch)
         else:
-            out.append(
-                ch.encode("unicode_escape").decode("ascii")
-                if ord(ch) < 0x10000
-                else "?"
-            )
+            out.append(ch.encode("unicode_escape").decode("ascii") if ord(ch) < 0x10000 else "?")
     return "".join(out)
 
 
@@ -96,11 +92,7 @@ def docstring_text(text: str, indent: str) -> str:
             elif ch.isprintable() and ch not in "\u2028\u2029":
                 line += ch
             else:
-                line += (
-                    ch.encode("unicode_escape").decode("ascii")
-                    if ord(ch) < 0x10000
-                    else "?"
-                )
+                line += ch.encode("unicode_escape").decode("ascii") if ord(ch) < 0x10000 else "?"
         lines.append(line.strip())
     while lines and not lines[-1]:
         lines.pop()
@@ -145,9 +137,7 @@ def shape_comment(shape: Shape) -> str:
     for dim in shape:
         if dim is None:
             parts.append("?")
-        elif isinstance(dim, Expr) and (
-            len(dim.terms) > 1 or dim.const or dim.terms[0][1] != 1
-        ):
+        elif isinstance(dim, Expr) and (len(dim.terms) > 1 or dim.const or dim.terms[0][1] != 1):
             parts.append(f"({dim.render()})")
         else:
             parts.append(src(dim))
@@ -181,9 +171,7 @@ class _Generator:
         #: spec params baked in as values (they change spatial sizes or repeat counts)
         self.baked = {n: graph.params[n] for n in graph.structural_params}
 
-    def fail(
-        self, origin: Origin, problem: str, hint: str | None = None
-    ) -> CodegenError:
+    def fail(self, origin: Origin, problem: str, hint: str | None = None) -> CodegenError:
         return CodegenError(
             Diagnostic(
                 f"cannot generate source: {problem}",
@@ -198,9 +186,7 @@ class _Generator:
     # -- shapes ------------------------------------------------------------------
     def op(self, node: LayerNode, top: bool) -> Any:
         """The layer with its symbolic fields in place (baked at top level)."""
-        symbols = {
-            k: substitute(v, self.baked) if top else v for k, v in node.symbols.items()
-        }
+        symbols = {k: substitute(v, self.baked) if top else v for k, v in node.symbols.items()}
         return node.op.model_copy(update=symbols)
 
     @staticmethod
@@ -218,17 +204,13 @@ class _Generator:
         if isinstance(node, LayerNode):
             out = SHAPE_RULES[node.op.kind](self.op(node, top), shape)
         elif isinstance(node, BranchNode):
-            outs = [
-                self.shapes_of(nodes, shape, top) for nodes in node.branches.values()
-            ]
+            outs = [self.shapes_of(nodes, shape, top) for nodes in node.branches.values()]
             if node.node == "add":
                 out = outs[0]
             else:
                 channels: Dim = 0
                 for o in outs:
-                    channels = (
-                        None if channels is None or o[0] is None else channels + o[0]
-                    )
+                    channels = None if channels is None or o[0] is None else channels + o[0]
                 out = (channels, *outs[0][1:])
         else:
             out = self.call_shape(node, shape, top)
@@ -249,9 +231,7 @@ class _Generator:
             names.update(H=shape[1], W=shape[2])
         for param, value in zip(definition.params, node.symbols):
             value = substitute(value, self.baked) if top else value
-            names.update(
-                zip(param, value) if isinstance(param, tuple) else [(param, value)]
-            )
+            names.update(zip(param, value) if isinstance(param, tuple) else [(param, value)])
         return tuple(_bind(dim, names) for dim in inner)
 
     # -- registration of the classes to write ---------------------------------
@@ -286,11 +266,7 @@ class _Generator:
                 except Unexpressible as problem:
                     raise self.fail(node.origin, f"{op.kind} needs {problem}") from None
                 text = _render(f"layers/{op.kind}.py.j2", **args)
-                result += [
-                    parse_call(line.strip())
-                    for line in text.splitlines()
-                    if line.strip()
-                ]
+                result += [parse_call(line.strip()) for line in text.splitlines() if line.strip()]
             elif isinstance(node, CallNode):
                 result.append(self.instance(node, shape, top))
             else:
@@ -311,9 +287,7 @@ class _Generator:
     def instance(self, node: CallNode, shape: Shape, top: bool) -> Item:
         self.register(node, shape)
         if shape[0] is None:
-            raise self.fail(
-                node.origin, f"the input size of {node.block} is not expressible"
-            )
+            raise self.fail(node.origin, f"the input size of {node.block} is not expressible")
         arguments = [substitute(a, self.baked) if top else a for a in node.symbols]
         return call(class_name(node.block), src(shape[0]), *(src(a) for a in arguments))
 
@@ -336,9 +310,7 @@ class _Generator:
         for index, param in enumerate(definition.params):
             values = [inst.arguments[index] for inst, _ in self.instances[name]]
             if isinstance(param, tuple):
-                hints = ", ".join(
-                    _type_hint([v[i] for v in values]) for i in range(len(param))
-                )
+                hints = ", ".join(_type_hint([v[i] for v in values]) for i in range(len(param)))
                 signature.append(f"{param[-1]}: tuple[{hints}]")
                 unpack.append(f"{', '.join(param)} = {param[-1]}")
             else:
@@ -349,11 +321,7 @@ class _Generator:
         for member in members(node.body):
             if member.attr is not None:
                 mods = self.items([member.node], shape, False)
-                value = (
-                    mods[0]
-                    if len(mods) == 1
-                    else call("nn.Sequential", *mods, magic=True)
-                )
+                value = mods[0] if len(mods) == 1 else call("nn.Sequential", *mods, magic=True)
                 attributes += layout(value, INDENT * 2, f"self.{member.attr} = ")
                 shape = self.shape_of(member.node, shape, False)
                 forward += [f"{INDENT * 2}x = self.{member.attr}(x)", _comment(shape)]
@@ -364,9 +332,7 @@ class _Generator:
                 if not branch_has_module(nodes):
                     terms.append("x")
                     continue
-                sequential = call(
-                    "nn.Sequential", *self.items(nodes, shape, False), magic=True
-                )
+                sequential = call("nn.Sequential", *self.items(nodes, shape, False), magic=True)
                 attributes += layout(sequential, INDENT * 2, f"self.{branch} = ")
                 out = self.shapes_of(nodes, shape, False)
                 forward += [f"{INDENT * 2}{branch} = self.{branch}(x)", _comment(out)]
@@ -374,9 +340,7 @@ class _Generator:
             shape = self.shape_of(branch_node, shape, False)
             if branch_node.node == "concat":
                 self.uses_torch = True
-                joined = call(
-                    "torch.cat", Bracket("[", [("", t) for t in terms], "]"), "1"
-                )
+                joined = call("torch.cat", Bracket("[", [("", t) for t in terms], "]"), "1")
                 forward += layout(joined, INDENT * 2, "x = ")
             else:
                 forward.append(f"{INDENT * 2}x = {' + '.join(terms)}")
@@ -384,9 +348,7 @@ class _Generator:
         return _render(
             "block_class.py.j2",
             name=class_name(name),
-            doc=docstring_text(
-                definition.doc or f"The {name!r} block of the spec.", INDENT
-            ),
+            doc=docstring_text(definition.doc or f"The {name!r} block of the spec.", INDENT),
             signature=layout(
                 Bracket("def __init__(", [("", s) for s in signature], ") -> None:"),
                 INDENT,
@@ -408,9 +370,7 @@ class _Generator:
         shapes: dict[str, Shape] = {INPUT: graph.input}
         for block in graph.blocks:
             shape = shapes[block.inputs[0]]
-            sequential = call(
-                "nn.Sequential", *self.items(block.body, shape, True), magic=True
-            )
+            sequential = call("nn.Sequential", *self.items(block.body, shape, True), magic=True)
             attributes += layout(sequential, INDENT * 2, f"self.{block.name} = ")
             shapes[block.name] = self.shapes_of(block.body, shape, True)
             # comments show the concrete sizes for the default params, as torchvision's do
@@ -420,7 +380,7 @@ class _Generator:
             ]
         c, h, w = graph.input
         doc = [
-            graph.description or f"{graph.name}, compiled by archc from its spec.",
+            (graph.description or "").strip() or f"{graph.name}, compiled by archc from its spec.",
             "",
             f"Input: N x {c} x {h} x {w}. Parameters: {params:,}. MACs per image: {macs:,}.",
         ]
@@ -460,11 +420,7 @@ def _bind(dim: Dim, names: dict[str, Any]) -> Dim:
     result: Dim = dim.const
     for name, coeff in dim.terms:
         value = names.get(name)
-        if (
-            value is None
-            or not isinstance(value, (int, Expr))
-            or isinstance(value, bool)
-        ):
+        if value is None or not isinstance(value, (int, Expr)) or isinstance(value, bool):
             return None
         result = result + coeff * value  # type: ignore[operator]
     return result
@@ -487,9 +443,7 @@ def generate(spec: Any) -> str:
     classes = [generator.helper_class(h) for h in sorted(generator.helpers)]
     classes += [generator.definition_class(name) for name in generator.order]
     classes.append(model)
-    imports = (["import torch"] if generator.uses_torch else []) + [
-        "from torch import Tensor, nn"
-    ]
+    imports = (["import torch"] if generator.uses_torch else []) + ["from torch import Tensor, nn"]
     body = _render(
         "body.py.j2",
         docstring=f"{graph.name}: standalone PyTorch source generated by archc.",
@@ -509,9 +463,7 @@ def split_header(text: str) -> tuple[dict[str, str], str] | None:
     """The ``archc-*`` header fields and the body of a generated file, or None
     when ``text`` does not start with an archc header."""
     lines = text.split("\n")
-    if len(lines) <= HEADER_LINES or not lines[0].startswith(
-        "# Generated by archc from "
-    ):
+    if len(lines) <= HEADER_LINES or not lines[0].startswith("# Generated by archc from "):
         return None
     fields = {}
     for line in lines[2:HEADER_LINES]:

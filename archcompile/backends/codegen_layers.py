@@ -81,9 +81,7 @@ def activation_src(name: Any) -> str | None:
         return None
     if isinstance(name, Expr):
         raise Unexpressible("an activation chosen by a parameter")
-    return _ACTIVATION_SRC[name].format(
-        "inplace=True" if name in INPLACE_ACTIVATIONS else ""
-    )
+    return _ACTIVATION_SRC[name].format("inplace=True" if name in INPLACE_ACTIVATIONS else "")
 
 
 def _conv(layer: L.Conv, shape: Shape) -> dict[str, Any]:

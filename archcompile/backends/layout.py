@@ -43,9 +43,7 @@ def _base_name(node: Node) -> str:
 
 def members(body: list[Node]) -> list[Member]:
     """Attribute names for the steps of a composite block."""
-    reserved = {
-        name for node in body if isinstance(node, BranchNode) for name in node.branches
-    }
+    reserved = {name for node in body if isinstance(node, BranchNode) for name in node.branches}
     counts = Counter(_base_name(n) for n in body if not isinstance(n, BranchNode))
     seen: Counter[str] = Counter()
     result = []

@@ -65,4 +65,6 @@ def write_generated(path: Path, text: str, force: bool = False) -> None:
     try:
         write_atomic(path, text)
     except OSError as exc:
-        raise OutputError(Diagnostic(f"cannot write: {exc.strerror or exc}", file=str(path))) from None
+        raise OutputError(
+            Diagnostic(f"cannot write: {exc.strerror or exc}", file=str(path))
+        ) from None

@@ -23,14 +23,16 @@ class Bracket:
     """``head`` + items + ``close``: ``nn.Conv2d(`` ... ``)``, ``[`` ... ``]``."""
 
     head: str
-    items: list[tuple[str, Item]] = field(
-        default_factory=list
-    )  # (prefix such as "p=", item)
+    items: list[tuple[str, Item]] = field(default_factory=list)  # (prefix such as "p=", item)
     close: str = ")"
     magic: bool = False
 
     def flat(self) -> str:
         return self.head + ", ".join(p + flat(i) for p, i in self.items) + self.close
+
+    def exploded(self) -> bool:
+        """Must be laid out one item per line: it, or a bracket inside it, is magic."""
+        return self.magic or any(isinstance(i, Bracket) and i.exploded() for _, i in self.items)
 
 
 Item = str | Bracket
@@ -67,10 +69,11 @@ def layout(item: Item, indent: str, prefix: str = "", suffix: str = "") -> list[
     if isinstance(item, str):
         return [indent + prefix + item + suffix]
     one_line = indent + prefix + item.flat() + suffix
-    if not item.magic and (len(one_line) <= LINE_LENGTH or not item.items):
+    exploded = item.exploded()
+    if not exploded and (len(one_line) <= LINE_LENGTH or not item.items):
         return [one_line]
     inner = indent + INDENT
-    if not item.magic:
+    if not exploded:
         contents = inner + ", ".join(p + flat(i) for p, i in item.items)
         if len(contents) <= LINE_LENGTH:
             return [indent + prefix + item.head, contents, indent + item.close + suffix]

@@ -19,7 +19,7 @@ from archcompile.backends.layout import INPLACE_ACTIVATIONS, branch_has_module, 
 from archcompile.errors import BuildError, Diagnostic
 from archcompile.ir import INPUT, BranchNode, CallNode, Graph, LayerNode, Node
 from archcompile.limits import DEFAULT_LIMITS
-from archcompile.shapes import Shape, SHAPE_RULES, infer_shapes
+from archcompile.shapes import SHAPE_RULES, Shape, infer_shapes
 
 _ACTIVATIONS: dict[str, Callable[[bool], nn.Module]] = {
     "relu": lambda inplace: nn.ReLU(inplace=inplace),
@@ -55,11 +55,7 @@ def _conv(layer: L.Conv, shape: Shape) -> list[nn.Module]:
 
 
 def _maxpool(layer: L.MaxPool, shape: Shape) -> list[nn.Module]:
-    return [
-        nn.MaxPool2d(
-            layer.kernel, layer.stride, layer.padding, ceil_mode=layer.ceil_mode
-        )
-    ]
+    return [nn.MaxPool2d(layer.kernel, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)]
 
 
 def _avgpool(layer: L.AvgPool, shape: Shape) -> list[nn.Module]:
@@ -80,9 +76,7 @@ def _batchnorm(layer: L.BatchNorm, shape: Shape) -> list[nn.Module]:
 
 
 def _linear(layer: L.Linear, shape: Shape) -> list[nn.Module]:
-    return [nn.Linear(shape[0], layer.out, bias=layer.bias)] + _activation(
-        layer.activation
-    )  # type: ignore[arg-type]
+    return [nn.Linear(shape[0], layer.out, bias=layer.bias)] + _activation(layer.activation)  # type: ignore[arg-type]
 
 
 BUILDERS: dict[str, Callable[[Any, Shape], list[nn.Module]]] = {
@@ -121,10 +115,7 @@ class Branches(nn.Module):
                 self.add_module(name, module)
 
     def forward(self, x: Tensor) -> Tensor:
-        outputs = [
-            getattr(self, name)(x) if name in self._modules else x
-            for name in self.order
-        ]
+        outputs = [getattr(self, name)(x) if name in self._modules else x for name in self.order]
         if self.mode == "concat":
             return torch.cat(outputs, 1)
         total = outputs[0]
@@ -159,9 +150,7 @@ class CompositeBlock(nn.Module):
                 x = getattr(self, value)(x)
                 continue
             mode, order = value
-            outputs = [
-                getattr(self, name)(x) if name in self._modules else x for name in order
-            ]
+            outputs = [getattr(self, name)(x) if name in self._modules else x for name in order]
             if mode == "concat":
                 x = torch.cat(outputs, 1)
             else:
@@ -207,17 +196,13 @@ class _Builder:
 
     def node(self, node: Node, shape: Shape) -> tuple[list[nn.Module], Shape]:
         if isinstance(node, LayerNode):
-            return BUILDERS[node.op.kind](node.op, shape), SHAPE_RULES[node.op.kind](
-                node.op, shape
-            )
+            return BUILDERS[node.op.kind](node.op, shape), SHAPE_RULES[node.op.kind](node.op, shape)
         if isinstance(node, CallNode):
             return [self.composite(node, shape)], self._shape_after(node, shape)
         branches, out = self.branches(node, shape)
         return [Branches(node.node, branches)], out
 
-    def branches(
-        self, node: BranchNode, shape: Shape
-    ) -> tuple[dict[str, nn.Module | None], Shape]:
+    def branches(self, node: BranchNode, shape: Shape) -> tuple[dict[str, nn.Module | None], Shape]:
         result: dict[str, nn.Module | None] = {}
         outs = []
         for name, nodes in node.branches.items():
@@ -265,18 +250,14 @@ def check_size(graph: Graph, max_params: int = DEFAULT_LIMITS.max_params) -> int
     return total
 
 
-def build_graph(
-    graph: Graph, max_params: int = DEFAULT_LIMITS.max_params
-) -> GraphModule:
+def build_graph(graph: Graph, max_params: int = DEFAULT_LIMITS.max_params) -> GraphModule:
     """A live module for ``graph``; parameters use torch's default init."""
     check_size(graph, max_params)
     builder = _Builder()
     shapes: dict[str, Shape] = {INPUT: graph.input}
     blocks: dict[str, nn.Module] = {}
     for block in graph.blocks:
-        modules, shapes[block.name] = builder.modules(
-            block.body, shapes[block.inputs[0]]
-        )
+        modules, shapes[block.name] = builder.modules(block.body, shapes[block.inputs[0]])
         blocks[block.name] = nn.Sequential(*modules)
     return GraphModule(graph, blocks)
 

@@ -63,9 +63,7 @@ def validation_diagnostics(
             path = path[:-1]
         elif kind == "literal_error":
             expected = error.get("ctx", {}).get("expected", "")
-            message = (
-                f"{_shown(error['input'])} is not allowed here; expected {expected}"
-            )
+            message = f"{_shown(error['input'])} is not allowed here; expected {expected}"
         elif kind in _GENERIC:
             message = f"{_GENERIC[kind]}, got {_shown(error['input'])}"
         else:

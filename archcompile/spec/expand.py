@@ -52,10 +52,7 @@ class DefinitionSource:
     path: SpecPath
 
     def signature(self) -> str:
-        parts = [
-            "[" + ", ".join(p) + "]" if isinstance(p, tuple) else p
-            for p in self.doc.params
-        ]
+        parts = ["[" + ", ".join(p) + "]" if isinstance(p, tuple) else p for p in self.doc.params]
         return f"{self.name}: [{', '.join(parts)}]"
 
 
@@ -128,9 +125,7 @@ class Expander:
         key: bool = False,
         notes: tuple[str, ...] = (),
     ) -> None:
-        diagnostic = replace(
-            smap.diagnostic(path, message, hint=hint, key=key), notes=notes
-        )
+        diagnostic = replace(smap.diagnostic(path, message, hint=hint, key=key), notes=notes)
         if diagnostic not in self.diagnostics:
             self.diagnostics.append(diagnostic)
 
@@ -138,9 +133,7 @@ class Expander:
         mark = smap.value(path)
         if mark is None:
             return Origin(path=format_path(path))
-        return Origin(
-            file=mark.file, line=mark.line, column=mark.column, path=format_path(path)
-        )
+        return Origin(file=mark.file, line=mark.line, column=mark.column, path=format_path(path))
 
     # -- entry point -------------------------------------------------------
     def run(self) -> Graph:
@@ -265,9 +258,7 @@ class Expander:
             )
 
     # -- lists and items ---------------------------------------------------
-    def expand_list(
-        self, items: Any, path: SpecPath, smap: SourceMap, scope: Scope
-    ) -> list[Node]:
+    def expand_list(self, items: Any, path: SpecPath, smap: SourceMap, scope: Scope) -> list[Node]:
         if not isinstance(items, list):
             self.error(smap, path, f"expected a list of layers, got {_shown(items)}")
             return []
@@ -279,9 +270,7 @@ class Expander:
                 pass
         return nodes
 
-    def item(
-        self, item: Any, path: SpecPath, smap: SourceMap, scope: Scope
-    ) -> list[Node]:
+    def item(self, item: Any, path: SpecPath, smap: SourceMap, scope: Scope) -> list[Node]:
         if isinstance(item, str):
             kind, args, argpath = item, None, path
         elif isinstance(item, dict) and len(item) == 1:
@@ -314,9 +303,7 @@ class Expander:
         if kind in self.definitions:
             return [self.call(self.definitions[kind], args, path, argpath, smap, scope)]
         known = [*LAYER_KINDS, *COMBINATORS, *self.definitions]
-        hint = (
-            did_you_mean(kind, known) or "see docs/spec-language.md for the layer kinds"
-        )
+        hint = did_you_mean(kind, known) or "see docs/spec-language.md for the layer kinds"
         self.error(
             smap,
             argpath,
@@ -326,9 +313,7 @@ class Expander:
         )
         raise _Abort
 
-    def resolve(
-        self, raw: Any, path: SpecPath, smap: SourceMap, scope: Scope
-    ) -> Value | None:
+    def resolve(self, raw: Any, path: SpecPath, smap: SourceMap, scope: Scope) -> Value | None:
         """Substitute ``$names`` in ``raw``; None (and a diagnostic) if undefined."""
         if isinstance(raw, str) and raw.startswith("$"):
             name = raw[1:]
@@ -343,9 +328,7 @@ class Expander:
             self.error(smap, path, f"undefined name ${name}", hint)
             return None
         if isinstance(raw, list):
-            items = [
-                self.resolve(v, path + (i,), smap, scope) for i, v in enumerate(raw)
-            ]
+            items = [self.resolve(v, path + (i,), smap, scope) for i, v in enumerate(raw)]
             if any(v is None for v in items):
                 return None
             return Value(
@@ -409,9 +392,7 @@ class Expander:
         if failed:
             raise _Abort
         try:
-            op = model.model_validate(
-                {name: value.value for name, value in values.items()}
-            )
+            op = model.model_validate({name: value.value for name, value in values.items()})
         except ValidationError as exc:
             where = {name: (v.where.smap, v.where.path) for name, v in values.items()}
             for diagnostic in validation_diagnostics(exc, smap, argpath, where=where):
@@ -445,9 +426,7 @@ class Expander:
                     hint="check repeat counts",
                 )
             )
-        symbols = {
-            name: _tupled(v.symbol) for name, v in values.items() if _has_expr(v.symbol)
-        }
+        symbols = {name: _tupled(v.symbol) for name, v in values.items() if _has_expr(v.symbol)}
         return LayerNode(op=op, symbols=symbols, origin=self.origin(smap, path))
 
     def branches(
@@ -459,9 +438,7 @@ class Expander:
         smap: SourceMap,
         scope: Scope,
     ) -> BranchNode:
-        what = (
-            "joined on channels" if kind == "concat" else "summed; [] is the identity"
-        )
+        what = "joined on channels" if kind == "concat" else "summed; [] is the identity"
         if not isinstance(raw, dict) or len(raw) < 2:
             self.error(
                 smap,
@@ -481,9 +458,7 @@ class Expander:
             )
         return BranchNode(node=kind, branches=branches, origin=self.origin(smap, path))  # type: ignore[arg-type]
 
-    def repeat(
-        self, raw: Any, argpath: SpecPath, smap: SourceMap, scope: Scope
-    ) -> list[Node]:
+    def repeat(self, raw: Any, argpath: SpecPath, smap: SourceMap, scope: Scope) -> list[Node]:
         if not isinstance(raw, dict) or set(raw) != {"times", "layers"}:
             self.error(
                 smap,
@@ -512,9 +487,7 @@ class Expander:
             )
         self.structural |= times.spec_params
         if isinstance(times.symbol, Expr) and scope.stack:
-            self.unrolled[scope.stack[-1]].update(
-                name for name, _ in times.symbol.terms
-            )
+            self.unrolled[scope.stack[-1]].update(name for name, _ in times.symbol.terms)
         nodes: list[Node] = []
         for _ in range(count):
             before = len(self.diagnostics)
@@ -547,9 +520,7 @@ class Expander:
             raise _Abort
         if len(scope.stack) >= self.limits.max_call_depth:
             raise LimitError(
-                smap.diagnostic(
-                    argpath, f"blocks nest more than {self.limits.max_call_depth} deep"
-                )
+                smap.diagnostic(argpath, f"blocks nest more than {self.limits.max_call_depth} deep")
             )
         params = definition.doc.params
         names = [_group_name(p) for p in params]
@@ -619,9 +590,7 @@ class Expander:
                         form,
                     )
                     failed = True
-                env[leaf] = Value(
-                    part.value, Expr.name(leaf), part.where, part.spec_params, leaf
-                )
+                env[leaf] = Value(part.value, Expr.name(leaf), part.where, part.spec_params, leaf)
             arguments.append(_tupled(value.value))
             symbols.append(_tupled(value.symbol))
         if failed:

@@ -56,16 +56,15 @@ class Spec:
 
 
 def display_path(path: str | os.PathLike[str]) -> str:
-    """A path as it appears in messages and generated headers: relative to the
-    working directory when below it, never absolute."""
+    """A path as messages and generated headers show it: as the user wrote it
+    when relative, relative to the working directory when below it, else just
+    its name (never an absolute path, which would differ between machines)."""
     path = Path(path)
+    if not path.is_absolute():
+        return path.as_posix()
     try:
-        return (
-            Path(os.path.relpath(path.resolve(), Path.cwd())).as_posix()
-            if path.is_absolute()
-            else path.as_posix()
-        )
-    except ValueError:  # pragma: no cover - other drive on Windows
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
         return path.name
 
 
@@ -93,9 +92,7 @@ def load_spec_text(
 ) -> Spec:
     """Like :func:`load_spec` for a spec held in memory."""
     document, smap = _parse_document(text, display, limits)
-    document, smap = _resolve_extends(
-        document, smap, Path(base_dir) / display, display, limits, ()
-    )
+    document, smap = _resolve_extends(document, smap, Path(base_dir) / display, display, limits, ())
     return _finish(display, document, smap, overrides, input_shape, limits)
 
 
@@ -106,33 +103,21 @@ def _finish(display, document, smap, overrides, input_shape, limits) -> Spec:
         validated = SpecDocument.model_validate(document)
     except ValidationError as exc:
         keys = {(): TOP_LEVEL_KEYS}
-        for name in (
-            document.get("define", {})
-            if isinstance(document.get("define"), dict)
-            else {}
-        ):
+        for name in document.get("define", {}) if isinstance(document.get("define"), dict) else {}:
             keys[("define", name)] = tuple(DefinitionDoc.model_fields)
         raise SpecError(validation_diagnostics(exc, smap, (), keys)) from None
     definitions = dict(_stdlib(limits))
     for name, definition in validated.define.items():
         definitions[name] = DefinitionSource(name, definition, smap, ("define", name))
     graph, used = expand(validated, smap, definitions, limits)
-    library = {
-        name: _stdlib_raw()[name]
-        for name in sorted(used)
-        if name not in validated.define
-    }
+    library = {name: _stdlib_raw()[name] for name in sorted(used) if name not in validated.define}
     canonical = json.dumps(
         {"spec": document, "library": library}, sort_keys=True, ensure_ascii=True
     )
-    return Spec(
-        display, document, smap, graph, hashlib.sha256(canonical.encode()).hexdigest()
-    )
+    return Spec(display, document, smap, graph, hashlib.sha256(canonical.encode()).hexdigest())
 
 
-def _parse_document(
-    text: str, display: str, limits: Limits
-) -> tuple[dict[str, Any], SourceMap]:
+def _parse_document(text: str, display: str, limits: Limits) -> tuple[dict[str, Any], SourceMap]:
     document, smap = parse_yaml(text, display, limits)
     if not isinstance(document, dict):
         shown = "a list" if isinstance(document, list) else f"the scalar {document!r}"
@@ -163,9 +148,7 @@ def _resolve_extends(document, smap, path: Path, display: str, limits: Limits, c
     chain = (*chain, here)
     if len(chain) > limits.max_extends_depth:
         raise LimitError(
-            smap.diagnostic(
-                ("extends",), f"more than {limits.max_extends_depth} levels of extends"
-            )
+            smap.diagnostic(("extends",), f"more than {limits.max_extends_depth} levels of extends")
         )
     base_path = (path.parent / target).resolve()
     base_display = (Path(display).parent / target).as_posix()
@@ -173,12 +156,8 @@ def _resolve_extends(document, smap, path: Path, display: str, limits: Limits, c
         names = " -> ".join(p.name for p in (*chain, base_path))
         raise SpecError(smap.diagnostic(("extends",), f"extends cycle: {names}"))
     if not base_path.exists():
-        raise SpecError(
-            smap.diagnostic(("extends",), f"extends target {target!r} not found")
-        )
-    base, base_map = _load_document(
-        base_path, os.path.normpath(base_display), limits, chain
-    )
+        raise SpecError(smap.diagnostic(("extends",), f"extends target {target!r} not found"))
+    base, base_map = _load_document(base_path, os.path.normpath(base_display), limits, chain)
     merged_map = SourceMap()
     merged_map.graft(base_map)
     return _merge(base, document, merged_map, smap, ()), merged_map
@@ -209,9 +188,7 @@ def _graft_subtree(merged_map: SourceMap, child_map: SourceMap, path: SpecPath) 
     sub = SourceMap()
     n = len(path)
     sub.values = {p[n:]: m for p, m in child_map.values.items() if p[:n] == path}
-    sub.keys = {
-        p[n:]: m for p, m in child_map.keys.items() if p[:n] == path and len(p) > n
-    }
+    sub.keys = {p[n:]: m for p, m in child_map.keys.items() if p[:n] == path and len(p) > n}
     merged_map.graft(sub, path)
     if path in child_map.values:
         merged_map.values[path] = child_map.values[path]
@@ -223,14 +200,10 @@ def _apply_overrides(document, smap, overrides: dict[str, str], input_shape) -> 
         if not isinstance(params, dict) or key not in params:
             known = list(params) if isinstance(params, dict) else []
             hint = did_you_mean(key, known) or (
-                "the spec's params are: " + ", ".join(known)
-                if known
-                else "the spec has no params"
+                "the spec's params are: " + ", ".join(known) if known else "the spec has no params"
             )
             raise UsageError(
-                Diagnostic(
-                    f"--set {key}=...: the spec has no parameter {key!r}", hint=hint
-                )
+                Diagnostic(f"--set {key}=...: the spec has no parameter {key!r}", hint=hint)
             )
         try:
             value = yaml.safe_load(text)
@@ -238,9 +211,7 @@ def _apply_overrides(document, smap, overrides: dict[str, str], input_shape) -> 
             value = text
         if isinstance(value, (list, dict)) or value is None:
             raise UsageError(
-                Diagnostic(
-                    f"--set {key}={text}: a parameter must be a number, boolean or string"
-                )
+                Diagnostic(f"--set {key}={text}: a parameter must be a number, boolean or string")
             )
         params[key] = value
     if input_shape is not None:
@@ -249,9 +220,7 @@ def _apply_overrides(document, smap, overrides: dict[str, str], input_shape) -> 
 
 @functools.cache
 def _stdlib_raw() -> dict[str, Any]:
-    text = (
-        resources.files("archcompile").joinpath("stdlib/blocks.yaml").read_text("utf-8")
-    )
+    text = resources.files("archcompile").joinpath("stdlib/blocks.yaml").read_text("utf-8")
     document, smap = parse_yaml(text, STDLIB_NAME)
     _stdlib_raw.smap = smap  # type: ignore[attr-defined]
     return document["define"]
@@ -287,7 +256,5 @@ def parse_input(text: str) -> tuple[int, int, int]:
     except ValueError:
         values = ()
     if len(values) != 3 or min(values) < 1 or max(values) > 2**31 - 1:
-        raise UsageError(
-            Diagnostic(f"--input expects CxHxW with positive integers, got {text!r}")
-        )
+        raise UsageError(Diagnostic(f"--input expects CxHxW with positive integers, got {text!r}"))
     return values  # type: ignore[return-value]

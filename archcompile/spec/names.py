@@ -82,9 +82,7 @@ def variable_problem(name: str, what: str) -> str | None:
 
 def class_name(definition: str) -> str:
     """``basic_block`` -> ``BasicBlock``; the class generated for a definition."""
-    return "".join(
-        part[:1].upper() + part[1:] for part in definition.split("_") if part
-    )
+    return "".join(part[:1].upper() + part[1:] for part in definition.split("_") if part)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

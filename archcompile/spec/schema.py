@@ -33,9 +33,7 @@ def _name_check(problem_of):
 ClassName = Annotated[str, _name_check(lambda v: identifier_problem(v, "the spec"))]
 BlockName = Annotated[str, _name_check(lambda v: attribute_problem(v, "block"))]
 ParamName = Annotated[str, _name_check(lambda v: variable_problem(v, "parameter"))]
-DefineName = Annotated[
-    str, _name_check(lambda v: identifier_problem(v, "block definition"))
-]
+DefineName = Annotated[str, _name_check(lambda v: identifier_problem(v, "block definition"))]
 
 
 def _text(value: Any) -> str:
@@ -81,9 +79,7 @@ def _params_list(value: Any) -> tuple[Any, ...]:
             raise PydanticCustomError("params", "an empty group [] in params")
         for name in group:
             if isinstance(name, list):
-                raise PydanticCustomError(
-                    "params", "params nest one level at most: [a, [b, c]]"
-                )
+                raise PydanticCustomError("params", "params nest one level at most: [a, [b, c]]")
             problem = variable_problem(name, "parameter")
             if problem:
                 raise PydanticCustomError("name", problem)
@@ -115,9 +111,7 @@ class SpecDocument(_Strict):
     name: ClassName
     description: Annotated[str, PlainValidator(_text)] | None = None
     input: Annotated[tuple[int, int, int], PlainValidator(_input)]
-    params: dict[ParamName, Annotated[Any, PlainValidator(_scalar)]] = Field(
-        default_factory=dict
-    )
+    params: dict[ParamName, Annotated[Any, PlainValidator(_scalar)]] = Field(default_factory=dict)
     defaults: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
     define: dict[DefineName, DefinitionDoc] = Field(default_factory=dict)
     blocks: dict[BlockName, list[Any]] = Field(min_length=1)

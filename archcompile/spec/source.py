@@ -23,8 +23,7 @@ from archcompile.limits import DEFAULT_LIMITS, Limits
 SpecPath = tuple[str | int, ...]
 
 _PLAIN_TAGS = {
-    "tag:yaml.org,2002:" + name
-    for name in ("str", "int", "float", "bool", "null", "seq", "map")
+    "tag:yaml.org,2002:" + name for name in ("str", "int", "float", "bool", "null", "seq", "map")
 }
 
 
@@ -70,9 +69,7 @@ class SourceMap:
     def graft(self, other: SourceMap, prefix: SpecPath = ()) -> None:
         """Copy ``other``'s marks under ``prefix``, replacing what was there."""
         for table, theirs in ((self.values, other.values), (self.keys, other.keys)):
-            for path in [
-                p for p in table if p[: len(prefix)] == prefix and len(p) > len(prefix)
-            ]:
+            for path in [p for p in table if p[: len(prefix)] == prefix and len(p) > len(prefix)]:
                 del table[path]
             for path, mark in theirs.items():
                 table[prefix + path] = mark
@@ -116,9 +113,7 @@ def read_text(path: Path, display: str, limits: Limits = DEFAULT_LIMITS) -> str:
     except PermissionError:
         raise SpecError(Diagnostic("permission denied", file=display)) from None
     except OSError as exc:
-        raise SpecError(
-            Diagnostic(f"cannot read: {exc.strerror or exc}", file=display)
-        ) from None
+        raise SpecError(Diagnostic(f"cannot read: {exc.strerror or exc}", file=display)) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -135,15 +130,11 @@ def read_text(path: Path, display: str, limits: Limits = DEFAULT_LIMITS) -> str:
         ) from None
 
 
-def parse_yaml(
-    text: str, file: str, limits: Limits = DEFAULT_LIMITS
-) -> tuple[Any, SourceMap]:
+def parse_yaml(text: str, file: str, limits: Limits = DEFAULT_LIMITS) -> tuple[Any, SourceMap]:
     """Parse one YAML document into plain values and a source map."""
     if "\x00" in text:
         index = text.index("\x00")
-        raise SpecError(
-            _mark_diag("binary data (NUL byte) in a spec", file, text, index)
-        )
+        raise SpecError(_mark_diag("binary data (NUL byte) in a spec", file, text, index))
     _prescan(text, file, limits)
     loader = yaml.SafeLoader(text)
     try:
@@ -206,9 +197,7 @@ def _prescan(text: str, file: str, limits: Limits) -> None:
 class _Builder:
     """Turns composed nodes into plain values, recording marks as it goes."""
 
-    def __init__(
-        self, file: str, smap: SourceMap, limits: Limits, loader: yaml.SafeLoader
-    ):
+    def __init__(self, file: str, smap: SourceMap, limits: Limits, loader: yaml.SafeLoader):
         self.file = file
         self.smap = smap
         self.limits = limits
@@ -218,9 +207,7 @@ class _Builder:
     def mark(self, node: yaml.Node) -> Mark:
         return Mark(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
 
-    def fail(
-        self, node: yaml.Node, path: SpecPath, message: str, hint: str | None = None
-    ):
+    def fail(self, node: yaml.Node, path: SpecPath, message: str, hint: str | None = None):
         mark = self.mark(node)
         return SpecError(
             Diagnostic(
@@ -267,17 +254,10 @@ class _Builder:
         result: dict[str, Any] = {}
         seen: dict[str, yaml.Node] = {}
         for key_node, value_node in node.value:
-            if (
-                not isinstance(key_node, yaml.ScalarNode)
-                or key_node.tag not in _PLAIN_TAGS
-            ):
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _PLAIN_TAGS:
                 raise self.fail(key_node, path, "mapping keys must be plain names")
-            if (
-                key_node.tag == "tag:yaml.org,2002:merge"
-            ):  # pragma: no cover - tag filtered above
-                raise self.fail(
-                    key_node, path, "YAML merge keys ('<<') are not supported"
-                )
+            if key_node.tag == "tag:yaml.org,2002:merge":  # pragma: no cover - tag filtered above
+                raise self.fail(key_node, path, "YAML merge keys ('<<') are not supported")
             key = self.loader.construct_object(key_node)
             if not isinstance(key, str):
                 raise self.fail(

@@ -1,0 +1,51 @@
+"""Shared fixtures: the bundled specs, a repository-root working directory and
+an in-process runner for the ``archc`` command line."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_SPECS = sorted((ROOT / "specs").glob("*.yaml"))
+TEST_SPECS = sorted((ROOT / "tests" / "specs").glob("*.yaml"))
+ALL_SPECS = BUNDLED_SPECS + TEST_SPECS
+
+
+def spec_id(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+@pytest.fixture(autouse=True)
+def _at_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spec paths in messages and generated headers are relative to the working
+    directory; run every test from the repository root so they are stable."""
+    monkeypatch.chdir(ROOT)
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    """Run ``archc ARGS...`` in-process through the real entry point."""
+    from archcompile.cli import run
+
+    def invoke(*args: str) -> Result:
+        monkeypatch.setattr(sys, "argv", ["archc", *map(str, args)])
+        code = 0
+        try:
+            run()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return invoke

@@ -1,0 +1,232 @@
+"""The source backend: golden files, ruff, determinism, and equivalence with
+the live module (same state_dict, same outputs)."""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+from conftest import ALL_SPECS, ROOT, spec_id
+
+import archcompile
+from archcompile.backends.codegen import edited_by_hand, split_header
+from archcompile.errors import CodegenError
+
+GOLDEN = ROOT / "tests" / "golden"
+UPDATE = os.environ.get("ARCHC_UPDATE_GOLDEN") == "1"
+
+
+def _module(source: str, tmp_path: Path, name: str) -> ModuleType:
+    path = tmp_path / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("path", ALL_SPECS, ids=spec_id)
+def test_golden(path: Path) -> None:
+    source = archcompile.generate_source(archcompile.load_spec(path.relative_to(ROOT)))
+    golden = GOLDEN / f"{path.stem}.py"
+    if UPDATE:
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(source)
+        return
+    expected = golden.read_text() if golden.exists() else ""
+    if source != expected:
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(True), source.splitlines(True), str(golden), "generated"
+            )
+        )
+        pytest.fail(
+            f"generated source for {spec_id(path)} differs from {golden.name}:\n{diff}\n"
+            "If the change is intended, re-record the golden files with:\n"
+            "    make golden    (or: ARCHC_UPDATE_GOLDEN=1 make test)"
+        )
+
+
+def test_golden_files_have_specs() -> None:
+    stems = {p.stem for p in ALL_SPECS}
+    assert {p.stem for p in GOLDEN.glob("*.py")} <= stems
+
+
+@pytest.mark.parametrize("path", ALL_SPECS, ids=spec_id)
+def test_ruff_default_settings_accept_generated_source(path: Path, tmp_path: Path) -> None:
+    source = archcompile.generate_source(archcompile.load_spec(path))
+    target = tmp_path / f"{path.stem}.py"
+    target.write_text(source)
+    for command in (["check"], ["format", "--check", "--diff"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *command, "--isolated", str(target)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", ALL_SPECS, ids=spec_id)
+def test_generated_imports_only_torch(path: Path) -> None:
+    tree = ast.parse(archcompile.generate_source(archcompile.load_spec(path)))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[0])
+    assert imported == {"torch"}
+
+
+@pytest.mark.parametrize("path", ALL_SPECS, ids=spec_id)
+def test_generated_and_live_modules_are_interchangeable(path: Path, tmp_path: Path) -> None:
+    spec = archcompile.load_spec(path)
+    module = _module(archcompile.generate_source(spec), tmp_path, path.stem)
+    torch.manual_seed(0)
+    generated = getattr(module, spec.name)()
+    live = archcompile.build(spec)
+    gen_state, live_state = generated.state_dict(), live.state_dict()
+    assert list(gen_state) == list(live_state)
+    assert {k: v.shape for k, v in gen_state.items()} == {k: v.shape for k, v in live_state.items()}
+    # weights move both ways; the generated module's (different) init goes to the live one
+    live.load_state_dict(gen_state, strict=True)
+    torch.manual_seed(1)
+    generated.load_state_dict(live.state_dict(), strict=True)
+    x = torch.randn(4, *spec.graph.input)
+    for train in (False, True):
+        generated.train(train)
+        live.train(train)
+        torch.manual_seed(2)
+        a = generated(x)
+        torch.manual_seed(2)
+        b = live(x)
+        assert torch.equal(a, b), f"outputs differ in {'train' if train else 'eval'} mode"
+
+
+def test_spec_params_are_constructor_arguments(tmp_path: Path) -> None:
+    path = "tests/specs/resnet_basic.yaml"
+    module = _module(archcompile.generate_source(archcompile.load_spec(path)), tmp_path, "resnet")
+    generated = module.TinyResNet(num_classes=3, width=8)
+    live = archcompile.build(archcompile.load_spec(path, {"num_classes": "3", "width": "8"}))
+    assert {k: v.shape for k, v in generated.state_dict().items()} == {
+        k: v.shape for k, v in live.state_dict().items()
+    }
+    assert generated(torch.randn(2, 3, 32, 32)).shape == (2, 3)
+
+
+def test_structural_params_are_baked_in() -> None:
+    source = archcompile.generate_source(archcompile.load_spec("tests/specs/kitchen_sink.yaml"))
+    assert "def __init__(self, num_classes: int = 7, drop: float = 0.25) -> None:" in source
+    assert "nn.Conv2d(3, 12, kernel_size=3, stride=2, padding=1, bias=False)" in source
+
+
+def test_googlenet_reads_like_torchvision() -> None:
+    source = archcompile.generate_source(archcompile.load_spec("specs/googlenet.yaml"))
+    assert "class Inception(nn.Module):" in source
+    assert "class GoogLeNet(nn.Module):" in source
+    assert "def __init__(self, num_classes: int = 10) -> None:" in source
+    assert "            Inception(192, 64, (96, 128), (16, 32), 32),\n" in source
+    assert "        x = torch.cat([branch1, branch2, branch3, branch4], 1)\n" in source
+    assert "        x = self.block3(x)\n        # N x 480 x 5 x 5\n" in source
+    assert "        # N x (c1 + c2 + c3 + c4) x H x W\n" in source
+
+
+def test_deterministic_across_processes() -> None:
+    code = (
+        "import sys, archcompile; sys.stdout.write(archcompile.generate_source("
+        "archcompile.load_spec('specs/googlenet_bn.yaml')))"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(outputs) == 1
+    assert outputs == {
+        archcompile.generate_source(archcompile.load_spec("specs/googlenet_bn.yaml"))
+    }
+
+
+def test_header_hashes_and_no_absolute_paths() -> None:
+    spec = archcompile.load_spec(ROOT / "specs" / "googlenet.yaml")  # absolute on purpose
+    source = archcompile.generate_source(spec)
+    assert str(ROOT) not in source and "/tmp" not in source
+    fields, _ = split_header(source)
+    assert fields["archc-spec-sha256"] == spec.sha256
+    assert source.startswith("# Generated by archc from specs/googlenet.yaml.")
+    assert edited_by_hand(source) is False
+    assert edited_by_hand(source.replace("kernel_size=7", "kernel_size=5")) is True
+    assert edited_by_hand("import torch\n") is None
+
+
+def test_generated_googlenet_in_a_fresh_interpreter_with_only_torch(tmp_path: Path) -> None:
+    spec = archcompile.load_spec("specs/googlenet.yaml")
+    (tmp_path / "googlenet_generated.py").write_text(archcompile.generate_source(spec))
+    live = archcompile.build(spec).eval()
+    x = torch.randn(2, 1, 96, 96)
+    torch.save({"state": live.state_dict(), "x": x}, tmp_path / "inputs.pt")
+    with torch.no_grad():
+        expected = live(x)
+    script = f"""
+import importlib.abc, sys
+class NoArchc(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] == "archcompile":
+            raise ImportError("archcompile must not be imported")
+sys.meta_path.insert(0, NoArchc())
+sys.path.insert(0, {str(tmp_path)!r})
+import torch
+from googlenet_generated import GoogLeNet
+data = torch.load({str(tmp_path / "inputs.pt")!r})
+model = GoogLeNet()
+model.load_state_dict(data["state"], strict=True)
+model.eval()
+with torch.no_grad():
+    torch.save(model(data["x"]), {str(tmp_path / "out.pt")!r})
+assert not any(m.startswith("archcompile") for m in sys.modules)
+"""
+    subprocess.run([sys.executable, "-I", "-c", script], check=True, cwd=tmp_path)
+    assert torch.equal(torch.load(tmp_path / "out.pt"), expected)
+
+
+@pytest.mark.parametrize(
+    ("define", "message"),
+    [
+        (
+            "params: [n]\n    layers:\n      - repeat: {times: $n, layers: [relu]}",
+            "repeats layers a number of times given by its parameter n",
+        ),
+        (
+            "params: [n]\n    layers:\n      - flatten\n      - linear: {out: $n}",
+            "linear needs a size that depends on the input's height and width",
+        ),
+        (
+            "params: [n, act]\n    layers:\n      - conv: {out: $n, kernel: 1, activation: $act}",
+            "conv needs an activation chosen by a parameter",
+        ),
+    ],
+)
+def test_definitions_that_cannot_be_a_generic_class(define: str, message: str) -> None:
+    call = "[2, relu]" if "act" in define else "[2]"
+    spec = archcompile.load_spec_text(
+        f"archc: 1\nname: Net\ninput: [3, 8, 8]\ndefine:\n  odd:\n    {define}\n"
+        f"blocks:\n  b:\n    - odd: {call}\n"
+    )
+    archcompile.build(spec)  # the live backend handles it
+    with pytest.raises(CodegenError, match=message):
+        archcompile.generate_source(spec)

@@ -1,0 +1,83 @@
+"""Differential tests of the live backend against static inference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import ALL_SPECS, spec_id
+
+import archcompile
+from archcompile.errors import BuildError
+
+
+@pytest.mark.parametrize("path", ALL_SPECS, ids=spec_id)
+def test_forward_shapes_match_static_inference_at_every_block(path: Path) -> None:
+    spec = archcompile.load_spec(path)
+    report = archcompile.infer_shapes(spec)
+    model = archcompile.build(spec).eval()
+    seen: dict[str, tuple[int, ...]] = {}
+    for record in report.blocks:
+        module = getattr(model, record.name)
+        module.register_forward_hook(
+            lambda _m, _i, out, name=record.name: seen.__setitem__(name, tuple(out.shape))
+        )
+    batch = 3
+    with torch.no_grad():
+        model(torch.randn(batch, *spec.graph.input))
+    assert seen == {r.name: (batch, *r.shape) for r in report.blocks}
+
+
+@pytest.mark.parametrize("path", ALL_SPECS, ids=spec_id)
+def test_parameter_count_matches_static_count(path: Path) -> None:
+    spec = archcompile.load_spec(path)
+    model = archcompile.build(spec)
+    report = archcompile.infer_shapes(spec)
+    assert sum(p.numel() for p in model.parameters()) == report.total_params
+    for record in report.blocks:
+        block = getattr(model, record.name)
+        assert sum(p.numel() for p in block.parameters()) == record.params
+
+
+@pytest.mark.parametrize("path", ALL_SPECS, ids=spec_id)
+def test_macs_match_fvcore(path: Path) -> None:
+    fvcore = pytest.importorskip("fvcore.nn")
+    spec = archcompile.load_spec(path)
+    model = archcompile.build(spec).eval()
+    x = torch.randn(2, *spec.graph.input)
+    # fvcore cannot count convolutions with string padding ('same'): torch traces
+    # them as aten::_convolution_mode, which it does not handle. Measure those with hooks.
+    blind = []
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d) and isinstance(module.padding, str):
+            module.register_forward_hook(
+                lambda m, _i, out: blind.append(
+                    out.numel() * m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
+                )
+            )
+    analysis = fvcore.FlopCountAnalysis(model, x)
+    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    counted = sum(v for k, v in analysis.by_operator().items() if k in ("conv", "linear", "addmm"))
+    if blind:
+        assert "aten::_convolution_mode" in analysis.unsupported_ops()
+    assert counted + sum(blind) == 2 * archcompile.infer_shapes(spec).macs_per_image
+
+
+def test_googlenet_is_trainable() -> None:
+    model = archcompile.build(archcompile.load_spec("specs/googlenet_bn.yaml"))
+    loss = model(torch.randn(2, 1, 96, 96)).logsumexp(1).mean()
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_oversized_model_is_refused_before_allocation() -> None:
+    spec = archcompile.load_spec_text(
+        "archc: 1\nname: Huge\ninput: [3, 8, 8]\nblocks:\n  b:\n    - conv: {out: 100000000, kernel: 3}\n"
+    )
+    assert archcompile.infer_shapes(spec).total_params == 2_700_000_000 + 100_000_000
+    with pytest.raises(BuildError) as info:
+        archcompile.build(spec)
+    message = info.value.first.message
+    assert "2,800,000,000 parameters (10.4 GiB in float32)" in message
+    assert "--max-params" in info.value.first.hint
