@@ -28,7 +28,9 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 _state = {"debug": False}
 
-SpecArg = Annotated[Path, typer.Argument(help="The spec file (YAML).", show_default=False, metavar="SPEC")]
+SpecArg = Annotated[
+    Path, typer.Argument(help="The spec file (YAML).", show_default=False, metavar="SPEC")
+]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -110,6 +112,8 @@ def build(
     loaded = _load(spec, overrides)
     source = generate_source(loaded)
     if output == "-":
+        if check or force:
+            raise UsageError("--check and --force need a file to compare or replace, not '-o -'")
         sys.stdout.write(source)
         return
     path = Path(output) if output else Path("build") / f"{loaded.stem}.py"
@@ -122,7 +126,11 @@ def build(
             out.print(f"{path} is up to date with {loaded.display}")
             return
         state = "missing" if current is None else "stale"
-        err.print(f"{path}: error: {state}; run: archc build {loaded.display} -o {path}")
+        sets = "".join(f" --set {o}" for o in overrides or [])
+        err.print(
+            f"{path}: error: {state}; run: archc build {loaded.display}{sets} -o {path}",
+            markup=False,
+        )
         raise typer.Exit(1)
     write_generated(path, source, force)
     lines = source.count("\n")
@@ -151,6 +159,193 @@ def diff(
         out.print()
         out.print(block_changes_table(result.blocks))
     raise typer.Exit(1)
+
+
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Folder of the Fashion-MNIST IDX files.", show_default=False),
+]
+
+
+@app.command(context_settings={"allow_extra_args": False})
+def train(
+    spec: SpecArg,
+    epochs: Annotated[
+        int | None, typer.Option(help="Epochs to train (default 1 unless --max-steps).")
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(help="Steps to train, instead of --epochs.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Global batch size.")] = 64,
+    lr: Annotated[float, typer.Option(help="Learning rate (peak rate for cosine/onecycle).")] = 0.1,
+    optimizer: Annotated[str, typer.Option(help="sgd | sgd-momentum | adamw.")] = "sgd",
+    schedule: Annotated[str, typer.Option(help="constant | cosine | onecycle.")] = "constant",
+    weight_decay: Annotated[
+        float | None, typer.Option(help="Default: 0 (sgd), 5e-4 (sgd-momentum), 0.05 (adamw).")
+    ] = None,
+    warmup_steps: Annotated[
+        int, typer.Option(help="Linear warm-up steps (cosine, constant; onecycle: rise).")
+    ] = 0,
+    label_smoothing: Annotated[
+        float, typer.Option(help="Label smoothing of the cross-entropy loss.")
+    ] = 0.0,
+    precision: Annotated[
+        str, typer.Option(help="fp32 | bf16 (bfloat16 autocast on CPU).")
+    ] = "fp32",
+    channels_last: Annotated[
+        bool, typer.Option(help="channels_last memory format (faster on CPU).")
+    ] = True,
+    augment: Annotated[bool, typer.Option(help="Random horizontal flips.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of initialization, order and augmentation.")] = 0,
+    limit_train: Annotated[
+        int | None, typer.Option(help="Use the first N training images.")
+    ] = None,
+    limit_test: Annotated[int | None, typer.Option(help="Use the first N test images.")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default runs/<spec>).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the checkpoint in --out.")
+    ] = False,
+    overrides: SetOpt = None,
+    data_dir: DataDirOpt = None,
+    log_every: Annotated[int, typer.Option(help="Log a metrics line every N steps.")] = 1,
+    checkpoint_every: Annotated[
+        int | None,
+        typer.Option(help="Also checkpoint every N steps (always: each epoch, the end)."),
+    ] = None,
+    max_params: Annotated[int, typer.Option(help="Refuse to build larger models.")] = 2_000_000_000,
+    nproc: Annotated[
+        int, typer.Option(help="Processes: N > 1 relaunches this command under torchrun (DDP).")
+    ] = 1,
+) -> None:
+    """Train SPEC on Fashion-MNIST (the tutorial's defaults: SGD, lr 0.1, batch 64)."""
+    from pydantic import ValidationError
+
+    from archcompile.train.data import DEFAULT_DATA_DIR
+    from archcompile.train.trainer import TrainConfig
+
+    if epochs is not None and max_steps is not None:
+        raise UsageError("give --epochs or --max-steps, not both")
+    if nproc > 1:
+        _relaunch_under_torchrun(nproc)
+    loaded = _load(spec, overrides)
+    try:
+        config = TrainConfig(
+            epochs=epochs,
+            max_steps=max_steps,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            schedule=schedule,
+            weight_decay=weight_decay,
+            warmup_steps=warmup_steps,
+            label_smoothing=label_smoothing,
+            precision=precision,
+            channels_last=channels_last,
+            augment=augment,
+            seed=seed,
+            limit_train=limit_train,
+            limit_test=limit_test,
+            data_dir=str(data_dir or DEFAULT_DATA_DIR),
+            log_every=log_every,
+            checkpoint_every=checkpoint_every,
+            max_params=max_params,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{'.'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors()
+        )
+        raise UsageError(problems) from None
+    from archcompile.render import training_summary
+    from archcompile.train.trainer import train as run_training
+
+    result = run_training(
+        loaded, config, out_dir or Path("runs") / loaded.stem, resume=resume, console=out
+    )
+    out.print(training_summary(result))
+    if result.interrupted:
+        err.print(
+            f"interrupted at step {result.steps}; the checkpoint is in {result.out}; continue with --resume"
+        )
+        raise typer.Exit(130)
+
+
+def _relaunch_under_torchrun(nproc: int) -> None:
+    """Run this same command as ``torchrun --nproc-per-node N -m archcompile ...``."""
+    import subprocess
+
+    args = list(sys.argv[1:])
+    for i, arg in enumerate(args):
+        if arg == "--nproc":
+            del args[i : i + 2]
+            break
+        if arg.startswith("--nproc="):
+            del args[i]
+            break
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "archcompile",
+        *args,
+    ]
+    raise typer.Exit(subprocess.call(command))
+
+
+@app.command("eval")
+def evaluate_command(
+    spec: SpecArg,
+    checkpoint_path: Annotated[
+        Path,
+        typer.Argument(
+            help="A training output folder or its checkpoint.json.", metavar="CHECKPOINT"
+        ),
+    ],
+    data_dir: DataDirOpt = None,
+    limit_test: Annotated[int | None, typer.Option(help="Use the first N test images.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Evaluation batch size.")] = 256,
+    overrides: SetOpt = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write the confusion matrix as a PNG here.")
+    ] = None,
+    allow_spec_change: Annotated[
+        bool, typer.Option(help="Use weights of a different spec when their shapes fit.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Evaluate a checkpoint on the Fashion-MNIST test set."""
+    from archcompile.render import evaluation_tables
+    from archcompile.train.data import DEFAULT_DATA_DIR
+    from archcompile.train.runner import evaluate_checkpoint
+
+    loaded = _load(spec, overrides)
+    evaluation = evaluate_checkpoint(
+        loaded,
+        checkpoint_path,
+        data_dir or DEFAULT_DATA_DIR,
+        limit_test,
+        batch_size,
+        allow_spec_change,
+    )
+    if plot is not None:
+        from archcompile.train.plots import plot_confusion
+
+        plot_confusion(evaluation, plot, f"{loaded.name} ({loaded.display})")
+    if as_json:
+        print(
+            json.dumps(
+                {**evaluation.to_json(), "confusion": evaluation.confusion.tolist()}, indent=2
+            )
+        )
+        return
+    for table in evaluation_tables(evaluation):
+        out.print(table)
+    if plot is not None:
+        out.print(f"wrote {plot}")
 
 
 def run() -> None:

@@ -7,7 +7,7 @@ live in :mod:`archcompile.shapes`, the live builder in
 :mod:`archcompile.backends.codegen`, each a table keyed by kind.
 ``tests/test_registry.py`` fails when a kind is missing from any table.
 
-To add a kind: declare its model here and register it in ``LAYER_KINDS``,
+To add a kind: declare its model here and list it in ``_MODELS``,
 then add one entry to each table (see ``docs/architecture.md``).
 """
 
@@ -155,8 +155,9 @@ class LayerSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
     kind: str
-    #: fields whose values change the spatial size of the output
-    spatial_fields: ClassVar[frozenset[str]] = frozenset()
+    #: fields whose values change spatial sizes or which modules a layer becomes;
+    #: a spec parameter used in one is baked into generated source as its value
+    structural_fields: ClassVar[frozenset[str]] = frozenset()
 
 
 class Conv(LayerSpec):
@@ -172,8 +173,8 @@ class Conv(LayerSpec):
     bias: Flag | None = None  # None: a bias unless a norm follows
     activation: Activation | None = None
     norm: Norm | None = None
-    spatial_fields: ClassVar[frozenset[str]] = frozenset(
-        {"kernel", "stride", "padding", "dilation"}
+    structural_fields: ClassVar[frozenset[str]] = frozenset(
+        {"kernel", "stride", "padding", "dilation", "activation", "norm"}
     )
 
     @model_validator(mode="after")
@@ -202,7 +203,7 @@ class _Pool(LayerSpec):
     stride: Size | None = None  # None: the kernel size, as in torch
     padding: Padding = 0
     ceil_mode: Flag = False
-    spatial_fields: ClassVar[frozenset[str]] = frozenset(
+    structural_fields: ClassVar[frozenset[str]] = frozenset(
         {"kernel", "stride", "padding", "ceil_mode"}
     )
 
@@ -316,6 +317,7 @@ class Linear(LayerSpec):
     out: Channels
     bias: Flag = True
     activation: Activation | None = None
+    structural_fields: ClassVar[frozenset[str]] = frozenset({"activation"})
 
 
 _MODELS: tuple[type[LayerSpec], ...] = (

@@ -82,3 +82,51 @@ def block_changes_table(changes: list[BlockChange]) -> Table:
             f"{after[1]:,}" if after[1] is not None else "-",
         )
     return table
+
+
+def training_summary(result) -> Table:
+    table = Table(title=f"Training summary ({result.out})", title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("steps", f"{result.steps:,} ({result.epochs:.2f} epochs)")
+    table.add_row("wall time", f"{result.seconds:,.1f} s")
+    table.add_row("throughput", f"{result.images_per_s:,.0f} images/s (training, with evaluations)")
+    if result.final is not None:
+        table.add_row("final test loss", f"{result.final.loss:.4f}")
+        table.add_row(
+            "final test accuracy", f"{result.final.accuracy:.2%} on {result.final.count:,} images"
+        )
+        table.add_row("best test accuracy", f"{result.best_accuracy:.2%}")
+    table.add_row(
+        "files",
+        "metrics.jsonl, curves.png, model.safetensors, optimizer.safetensors, checkpoint.json",
+    )
+    if result.interrupted:
+        table.add_row("state", "interrupted (checkpoint written)")
+    return table
+
+
+def evaluation_tables(evaluation) -> list[Table]:
+    summary = Table(title="Test set", title_justify="left", show_header=False)
+    summary.add_column(style="bold")
+    summary.add_column(justify="right")
+    summary.add_row("images", f"{evaluation.count:,}")
+    summary.add_row("loss", f"{evaluation.loss:.4f}")
+    summary.add_row("accuracy", f"{evaluation.accuracy:.2%}")
+    per_class = Table(title="Per class", title_justify="left")
+    per_class.add_column("class")
+    per_class.add_column("accuracy", justify="right")
+    per_class.add_column("images", justify="right")
+    totals = evaluation.confusion.sum(1).tolist()
+    for name, accuracy, count in zip(evaluation.class_names, evaluation.per_class, totals):
+        per_class.add_row(name, f"{accuracy:.2%}", f"{count:,}")
+    confusion = Table(
+        title="Confusion matrix (rows: true class, columns: predicted)", title_justify="left"
+    )
+    confusion.add_column("")
+    short = [name.split("/")[0][:7] for name in evaluation.class_names]
+    for name in short:
+        confusion.add_column(name, justify="right")
+    for name, row in zip(short, evaluation.confusion.tolist()):
+        confusion.add_row(name, *(str(v) for v in row))
+    return [summary, per_class, confusion]

@@ -267,17 +267,34 @@ class ShapeReport:
 
 
 class _Walker:
+    """Walks a block's nodes, keeping a readable trace for error messages: one
+    line per top-level step of the block, plus the steps inside the composite
+    block or branch being walked when an error occurs."""
+
     def __init__(self, symbolic: bool = False) -> None:
         self.trace: list[str] = []
+        self.inner: list[str] = []
+        self.calls: list[CallNode] = []
+        self.depth = 0
         self.symbolic = symbolic  # Expr/None dims: no counts, no equality checks
 
     def fail(self, problem: ShapeProblem, origin: Origin, received: Shape) -> ShapeError:
-        notes = ["shape trace of this block:", *self.trace] if self.trace else []
+        notes = []
+        if self.trace or self.inner:
+            inner = self.inner[-12:]
+            skipped = len(self.inner) - len(inner)
+            notes = ["shape trace of this block:", *self.trace]
+            notes += [f"    ... {skipped} earlier steps"] if skipped else []
+            notes += ["  " + line for line in inner]
+        for call in reversed(self.calls):
+            where = f" ({call.origin.file}:{call.origin.line})" if call.origin.file else ""
+            notes.append(f"inside {call.block!r} used at {call.origin.path}{where}")
+        message = str(problem)
+        if "receives" not in message:
+            message += f" (it receives {format_shape(received)})"
         return ShapeError(
             Diagnostic(
-                f"{problem} (it receives {format_shape(received)})"
-                if "receives" not in str(problem)
-                else str(problem),
+                message,
                 file=origin.file,
                 line=origin.line,
                 column=origin.column,
@@ -296,6 +313,22 @@ class _Walker:
         return shape, records
 
     def node(self, node: Node, shape: Shape, name: str) -> Record:
+        top = self.depth == 0
+        self.depth += 1
+        try:
+            record = self._node(node, shape, name)
+        finally:
+            self.depth -= 1
+        label = node.op.kind if isinstance(node, LayerNode) else getattr(node, "block", node.node)
+        line = f"  {node.origin.path or name}: {label} -> {format_shape(record.shape)}"
+        if top:
+            self.trace.append(line)
+            self.inner.clear()
+        else:
+            self.inner.append(line)
+        return record
+
+    def _node(self, node: Node, shape: Shape, name: str) -> Record:
         if isinstance(node, LayerNode):
             kind = node.op.kind
             try:
@@ -303,10 +336,11 @@ class _Walker:
             except ShapeProblem as problem:
                 raise self.fail(problem, node.origin, shape) from None
             params, macs = (0, 0) if self.symbolic else COUNT_RULES[kind](node.op, shape, out)
-            self.trace.append(f"  {node.origin.path or name}: {kind} -> {format_shape(out)}")
             return Record(name, kind, out, params, macs)
         if isinstance(node, CallNode):
+            self.calls.append(node)
             out, children = self.body(node.body, shape, name)
+            self.calls.pop()
             return _total(Record(name, node.block, out, children=children))
         return self.branches(node, shape, name)
 

@@ -217,3 +217,15 @@ def test_diff_of_batchnorm_variant_is_short(cli) -> None:
 def test_diff_of_equal_specs_exits_0(cli) -> None:
     result = cli("diff", "specs/googlenet.yaml", "specs/googlenet.yaml")
     assert result.code == 0 and "generate the same source" in result.out
+
+
+def test_build_writes_readable_files_and_refuses_odd_combinations(cli, tmp_path: Path) -> None:
+    target = tmp_path / "g.py"
+    assert cli("build", "specs/googlenet.yaml", "-o", target).code == 0
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+    result = cli("build", "specs/googlenet.yaml", "-o", "-", "--check")
+    assert result.code == 2 and "need a file" in result.err
+    stale = cli("build", "specs/googlenet.yaml", "-o", target, "--check", "--set", "num_classes=3")
+    assert "--set num_classes=3" in stale.err

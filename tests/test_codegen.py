@@ -230,3 +230,21 @@ def test_definitions_that_cannot_be_a_generic_class(define: str, message: str) -
     archcompile.build(spec)  # the live backend handles it
     with pytest.raises(CodegenError, match=message):
         archcompile.generate_source(spec)
+
+
+def test_spec_params_reaching_inside_a_class_are_baked(tmp_path: Path) -> None:
+    """A ``$name`` in ``defaults`` (or one that picks an activation) applies
+    inside composite classes, which cannot see the model's arguments: the value
+    is written in and the param is not offered as an argument."""
+    spec = archcompile.load_spec_text(
+        "archc: 1\nname: Net\ninput: [3, 8, 8]\nparams: {k: 3, act: gelu, width: 4}\n"
+        "defaults:\n  conv: {kernel: $k, padding: 1}\n"
+        "define:\n  unit:\n    params: [c]\n    layers: [{conv: {out: $c}}]\n"
+        "blocks:\n  b:\n    - unit: [$width]\n    - conv: {out: $width, activation: $act}\n"
+    )
+    source = archcompile.generate_source(spec)
+    assert "def __init__(self, width: int = 4) -> None:" in source
+    assert "nn.Conv2d(in_channels, c, kernel_size=3, padding=1)" in source
+    assert "nn.GELU()" in source
+    module = _module(source, tmp_path, "baked")
+    assert module.Net()(torch.randn(1, 3, 8, 8)).shape == (1, 4, 8, 8)

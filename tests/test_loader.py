@@ -219,3 +219,49 @@ def test_keyword_call_form() -> None:
         HEADER + "blocks:\n  b:\n    - inception: {c1: 8, c2: [4, 8], c3: [2, 4], c4: 4}\n"
     )
     assert archcompile.infer_shapes(spec).block("b").shape == (24, 8, 8)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            HEADER + "define:\n  relu:\n    layers: [gelu]\nblocks:\n  b: [relu]\n",
+            "block definition name 'relu' is a layer kind",
+        ),
+        (
+            HEADER
+            + "define:\n  d:\n    params: [H]\n    layers: [relu]\nblocks:\n  b: [{d: [1]}]\n",
+            "parameter name 'H' is used by the generated code",
+        ),
+        (
+            HEADER
+            + "define:\n  d:\n    params: [in_features]\n    layers: [relu]\nblocks:\n  b: [{d: [1]}]\n",
+            "'in_features' is used by the generated code",
+        ),
+        (
+            HEADER
+            + "define:\n  d:\n    params: [a, a]\n    layers: [relu]\nblocks:\n  b: [{d: [1, 2]}]\n",
+            "parameter 'a' is named twice",
+        ),
+        (
+            "archc: 1\nname: N\ninput: [3, 8]\nblocks:\n  b: [relu]\n",
+            "input must be [channels, height, width], got [3, 8]",
+        ),
+        (
+            "archc: 1\nname: N\ndescription: [1]\ninput: [3, 8, 8]\nblocks:\n  b: [relu]\n",
+            "must be text, got [1]",
+        ),
+        (HEADER + "blocks:\n  _hidden: [relu]\n", "starts with '_'"),
+        (
+            HEADER + "define:\n  d:\n    layers:\n      - add: {main: [relu], skip: []}\n"
+            "      - add: {main: [gelu], skip2: []}\nblocks:\n  b: [d]\n",
+            "branch name 'main' is used twice in block 'd'",
+        ),
+    ],
+)
+def test_naming_rules(text: str, message: str) -> None:
+    diagnostics = _errors(text)
+    assert any(message in d.message for d in diagnostics), "\n".join(
+        d.format() for d in diagnostics
+    )
+    assert all("{" not in d.message for d in diagnostics)  # no unformatted placeholders

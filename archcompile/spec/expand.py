@@ -366,7 +366,14 @@ class Expander:
                 f"write '- {kind}: {{{example}}}'",
             )
             raise _Abort
-        values = dict(self.defaults.get(kind, {}))
+        values = {}
+        for name, value in self.defaults.get(kind, {}).items():
+            if scope.stack and _has_expr(value.symbol):
+                # a generated class cannot see the spec's params: it gets the
+                # value, so the model must not offer the param as an argument
+                self.structural |= value.spec_params
+                value = replace(value, symbol=value.value)
+            values[name] = value
         failed = False
         for name, raw in args.items():
             if name not in fields:
@@ -415,7 +422,7 @@ class Expander:
                 if diagnostic not in self.diagnostics:
                     self.diagnostics.append(replace(diagnostic, notes=notes))
             raise _Abort from None
-        for name in model.spatial_fields & values.keys():
+        for name in model.structural_fields & values.keys():
             self.structural |= values[name].spec_params
         self.layer_count += 1
         if self.layer_count > self.limits.max_layers:
@@ -495,6 +502,19 @@ class Expander:
             if len(self.diagnostics) > before:
                 break
         return nodes
+
+    def _check_branch_names(self, definition: DefinitionSource, body: list[Node]) -> None:
+        """Branches of a composite block become attributes of its class, so two
+        ``concat``/``add`` steps of one block cannot both name a branch ``main``."""
+        names = [b for node in body if isinstance(node, BranchNode) for b in node.branches]
+        for name in dict.fromkeys(_duplicates(names)):
+            self.error(
+                definition.smap,
+                definition.path,
+                f"branch name {name!r} is used twice in block {definition.name!r}",
+                "branches of one composite block become its attributes; give each a distinct name",
+                key=True,
+            )
 
     # -- composite blocks ------------------------------------------------------
     def call(
@@ -599,6 +619,8 @@ class Expander:
         body = self.expand_list(
             definition.doc.layers, definition.path + ("layers",), definition.smap, inner
         )
+        if name not in self.used:
+            self._check_branch_names(definition, body)
         self.used.setdefault(name, definition)
         return CallNode(
             block=name,
@@ -607,6 +629,16 @@ class Expander:
             body=body,
             origin=self.origin(smap, path),
         )
+
+
+def _duplicates(names: list[str]) -> list[str]:
+    seen: set[str] = set()
+    repeated = []
+    for name in names:
+        if name in seen:
+            repeated.append(name)
+        seen.add(name)
+    return repeated
 
 
 def _shown(value: Any) -> str:

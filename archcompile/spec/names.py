@@ -45,6 +45,11 @@ GENERATED_NAMES = frozenset(
 )
 
 
+#: names a generated composite class gives its input: its first __init__
+#: argument, and the height and width in its shape comments
+CLASS_INPUT_NAMES = frozenset({"in_channels", "in_features", "H", "W"})
+
+
 def identifier_problem(name: str, what: str) -> str | None:
     """Why ``name`` cannot name a ``what``, or None when it can."""
     if not isinstance(name, str):
@@ -63,7 +68,9 @@ def attribute_problem(name: str, what: str) -> str | None:
     problem = identifier_problem(name, what)
     if problem:
         return problem
-    if name in MODULE_ATTRIBUTES or name.startswith("_"):
+    if name.startswith("_"):
+        return f"{what} name {name!r} starts with '_', which torch modules keep for their internals"
+    if name in MODULE_ATTRIBUTES:
         return f"{what} name {name!r} would shadow the torch.nn.Module attribute of that name"
     if name in GENERATED_NAMES:
         return f"{what} name {name!r} is used by the generated code itself"
@@ -75,8 +82,22 @@ def variable_problem(name: str, what: str) -> str | None:
     problem = identifier_problem(name, what)
     if problem:
         return problem
-    if name in GENERATED_NAMES or name == "in_channels":
+    if name in GENERATED_NAMES or name in CLASS_INPUT_NAMES:
         return f"{what} name {name!r} is used by the generated code itself"
+    return None
+
+
+def definition_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a ``define:`` entry, or None when it can."""
+    from archcompile.layers import COMBINATORS, LAYER_KINDS
+
+    problem = identifier_problem(name, "block definition")
+    if problem:
+        return problem
+    if name in LAYER_KINDS or name in COMBINATORS:
+        return (
+            f"block definition name {name!r} is a layer kind of the language; choose another name"
+        )
     return None
 
 

@@ -15,6 +15,7 @@ from pydantic_core import PydanticCustomError
 from archcompile.layers import _integer
 from archcompile.spec.names import (
     attribute_problem,
+    definition_problem,
     identifier_problem,
     variable_problem,
 )
@@ -33,12 +34,12 @@ def _name_check(problem_of):
 ClassName = Annotated[str, _name_check(lambda v: identifier_problem(v, "the spec"))]
 BlockName = Annotated[str, _name_check(lambda v: attribute_problem(v, "block"))]
 ParamName = Annotated[str, _name_check(lambda v: variable_problem(v, "parameter"))]
-DefineName = Annotated[str, _name_check(lambda v: identifier_problem(v, "block definition"))]
+DefineName = Annotated[str, _name_check(definition_problem)]
 
 
 def _text(value: Any) -> str:
     if not isinstance(value, str):
-        raise PydanticCustomError("text", "must be text, got {got!r}", {"got": value})
+        raise PydanticCustomError("text", "must be text, got {got}", {"got": repr(value)})
     return value
 
 
@@ -46,8 +47,8 @@ def _scalar(value: Any) -> Any:
     if isinstance(value, (list, dict)) or value is None:
         raise PydanticCustomError(
             "scalar",
-            "a parameter must be a number, boolean or string, got {got!r}",
-            {"got": value},
+            "a parameter must be a number, boolean or string, got {got}",
+            {"got": repr(value)},
         )
     if isinstance(value, int) and not isinstance(value, bool):
         return _integer(value, -(2**31), "a parameter")
@@ -58,8 +59,8 @@ def _input(value: Any) -> tuple[int, int, int]:
     if not isinstance(value, list) or len(value) != 3:
         raise PydanticCustomError(
             "input",
-            "input must be [channels, height, width], got {got!r}",
-            {"got": value},
+            "input must be [channels, height, width], got {got}",
+            {"got": repr(value)},
         )
     c, h, w = (_integer(v, 1, "an input size") for v in value)
     return (c, h, w)
@@ -69,7 +70,7 @@ def _params_list(value: Any) -> tuple[Any, ...]:
     """``[c1, [c2_reduce, c2], ...]``: names, or lists of names (one level)."""
     if not isinstance(value, list):
         raise PydanticCustomError(
-            "params", "params must be a list of names, got {got!r}", {"got": value}
+            "params", "params must be a list of names, got {got}", {"got": repr(value)}
         )
     out: list[Any] = []
     seen: set[str] = set()
@@ -85,7 +86,7 @@ def _params_list(value: Any) -> tuple[Any, ...]:
                 raise PydanticCustomError("name", problem)
             if name in seen:
                 raise PydanticCustomError(
-                    "params", "parameter {name!r} is named twice", {"name": name}
+                    "params", "parameter {name} is named twice", {"name": repr(name)}
                 )
             seen.add(name)
         out.append(tuple(group) if isinstance(item, list) else item)

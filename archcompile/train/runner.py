@@ -1,0 +1,45 @@
+"""``archc eval``: load a checkpoint into the live model and evaluate it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from archcompile.backends.torch_build import build_graph
+from archcompile.errors import CheckpointError
+from archcompile.spec import Spec
+from archcompile.train import checkpoint
+from archcompile.train.data import CLASS_NAMES, load_split, prepare_images
+from archcompile.train.evaluate import Evaluation, evaluate
+
+
+def evaluate_checkpoint(
+    spec: Spec,
+    path: Path,
+    data_dir: Path,
+    limit_test: int | None = None,
+    batch_size: int = 256,
+    allow_spec_change: bool = False,
+) -> Evaluation:
+    saved = checkpoint.load(path, with_state=False)
+    model = build_graph(spec.graph)
+    try:
+        checkpoint.check_fits(saved, model, spec.sha256, spec.display)
+    except CheckpointError as exc:
+        # a different spec whose weights still fit may be used on request
+        if not (allow_spec_change and "different spec" in exc.first.message):
+            raise
+    model.load_state_dict(saved.model, strict=True)
+    channels, height, width = spec.graph.input
+    images, labels = load_split("test", data_dir, limit_test)
+    config = saved.meta.get("config", {})
+    model = model.to(memory_format=torch.channels_last)
+    return evaluate(
+        model,
+        prepare_images(images, (height, width), channels),
+        torch.from_numpy(labels),
+        CLASS_NAMES,
+        batch_size=batch_size,
+        bf16=config.get("precision") == "bf16",
+    )

@@ -1,0 +1,407 @@
+"""``archc train``: train a spec on Fashion-MNIST, on one process or with DDP.
+
+The loop is the same in both cases: the order of examples comes from
+``DistributedSampler`` (one replica when not distributed), so a global batch
+holds the same examples whatever the number of processes. Rank 0 alone writes
+``metrics.jsonl``, ``curves.png`` and checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+from rich.console import Console
+from torch.utils.data import DistributedSampler
+
+from archcompile.backends.torch_build import build_graph
+from archcompile.errors import CheckpointError, Diagnostic, TrainingError
+from archcompile.limits import DEFAULT_LIMITS
+from archcompile.shapes import infer_shapes
+from archcompile.spec import Spec
+from archcompile.train import checkpoint
+from archcompile.train.data import CLASS_NAMES, DEFAULT_DATA_DIR, load_fashion_mnist
+from archcompile.train.distributed import Distributed
+from archcompile.train.evaluate import Evaluation, evaluate
+from archcompile.train.plots import plot_curves
+from archcompile.train.progress import TrainingProgress
+from archcompile.train.schedule import OptimizerName, ScheduleName, lr_factor, make_optimizer
+
+
+class TrainConfig(BaseModel):
+    """Everything that determines a training run (stored in checkpoint.json)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int | None = Field(None, ge=1)
+    max_steps: int | None = Field(None, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(0.1, gt=0)
+    optimizer: OptimizerName = "sgd"
+    schedule: ScheduleName = "constant"
+    weight_decay: float | None = Field(None, ge=0)
+    warmup_steps: int = Field(0, ge=0)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    precision: Literal["fp32", "bf16"] = "fp32"
+    channels_last: bool = True
+    augment: bool = False
+    seed: int = 0
+    limit_train: int | None = Field(None, ge=1)
+    limit_test: int | None = Field(None, ge=1)
+    data_dir: str = str(DEFAULT_DATA_DIR)
+    log_every: int = Field(1, ge=1)
+    checkpoint_every: int | None = Field(None, ge=1)
+    max_params: int = DEFAULT_LIMITS.max_params
+
+
+#: fields that shape the trajectory: a resumed run must keep them
+_TRAJECTORY = (
+    "batch_size",
+    "lr",
+    "optimizer",
+    "schedule",
+    "weight_decay",
+    "warmup_steps",
+    "label_smoothing",
+    "precision",
+    "augment",
+    "seed",
+    "limit_train",
+)
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    steps: int
+    epochs: float
+    seconds: float
+    images_per_s: float
+    final: Evaluation | None = None
+    best_accuracy: float | None = None
+    interrupted: bool = False
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Stop:
+    """Ctrl-C asks to stop after the current step (a second Ctrl-C stops at once)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> Self:
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: leave signals alone
+            self._previous = None
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _total_steps(config: TrainConfig, steps_per_epoch: int) -> int:
+    if config.max_steps is not None:
+        return config.max_steps
+    return (config.epochs or 1) * steps_per_epoch
+
+
+def train(
+    spec: Spec,
+    config: TrainConfig,
+    out: Path,
+    resume: bool = False,
+    console: Console | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> TrainResult:
+    """Train ``spec``; see ``docs/training.md``. ``on_step(step)`` runs after
+    each step (tests use it to interrupt a run)."""
+    dist = Distributed.from_environment()
+    try:
+        return _train(
+            spec, config, Path(out), resume, console if dist.is_main else None, on_step, dist
+        )
+    finally:
+        dist.close()
+
+
+def _train(spec, config, out, resume, console, on_step, dist) -> TrainResult:
+    channels, height, width = spec.graph.input
+    report = infer_shapes(spec.graph)
+    classes = report.blocks[-1].shape
+    if classes != (len(CLASS_NAMES),):
+        raise TrainingError(
+            Diagnostic(
+                f"{spec.display} outputs [N, {', '.join(map(str, classes))}]; "
+                f"Fashion-MNIST needs [N, {len(CLASS_NAMES)}] class scores",
+                hint="end the spec with a linear layer of 10 outputs (--set num_classes=10)",
+            )
+        )
+    if config.batch_size % dist.world:
+        raise TrainingError(
+            Diagnostic(
+                f"--batch-size {config.batch_size} is not divisible by {dist.world} processes"
+            )
+        )
+    meta_path = out / checkpoint.JSON_FILE
+    if dist.is_main and meta_path.exists() and not resume:
+        raise CheckpointError(
+            Diagnostic(
+                f"{out} already holds a checkpoint",
+                hint="pass --resume to continue it, or choose another --out",
+            )
+        )
+    torch.manual_seed(config.seed)
+    data = load_fashion_mnist(
+        Path(config.data_dir), (height, width), channels, config.limit_train, config.limit_test
+    )
+    model = build_graph(spec.graph, config.max_params)
+    fmt = torch.channels_last if config.channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    optimizer = make_optimizer(model, config.optimizer, config.lr, config.weight_decay)
+    local_batch = config.batch_size // dist.world
+    steps_per_epoch = len(data.train_labels) // config.batch_size
+    if steps_per_epoch == 0:
+        raise TrainingError(
+            Diagnostic(
+                f"{len(data.train_labels)} training images make no batch of {config.batch_size}"
+            )
+        )
+    total = _total_steps(config, steps_per_epoch)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_factor(config.schedule, total, config.warmup_steps)
+    )
+    step = 0
+    if resume:
+        step = _resume(out, spec, config, model, optimizer, scheduler)
+    elif dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.jsonl").write_text("")
+    wrapped = dist.wrap(model)
+    sampler = DistributedSampler(
+        range(len(data.train_labels)),
+        num_replicas=dist.world,
+        rank=dist.rank,
+        shuffle=True,
+        seed=config.seed,
+    )
+    bf16 = config.precision == "bf16"
+    metrics = out / "metrics.jsonl"
+    result = TrainResult(out, step, step / steps_per_epoch, 0.0, 0.0)
+    progress = TrainingProgress(
+        console, spec, report, config, total, steps_per_epoch, len(data.train_labels)
+    )
+    last_checkpoint = step
+    window_start, window_images = time.perf_counter(), 0
+    started = time.perf_counter()
+    trained_images = 0
+
+    def evaluate_now() -> Evaluation:
+        evaluation = evaluate(
+            model,
+            data.test_images,
+            data.test_labels,
+            CLASS_NAMES,
+            bf16=bf16,
+            channels_last=config.channels_last,
+            shard=(dist.rank, dist.world),
+        )
+        record = {
+            "type": "eval",
+            "step": step,
+            "epoch": round(step / steps_per_epoch, 4),
+            **evaluation.to_json(),
+        }
+        result.evaluations.append(record)
+        if dist.is_main:
+            _append(metrics, record)
+        progress.evaluated(step, evaluation)
+        return evaluation
+
+    def save_now() -> None:
+        nonlocal last_checkpoint
+        if dist.is_main:
+            _save(out, spec, config, model, optimizer, scheduler, step, steps_per_epoch)
+            plot_curves(metrics, out / "curves.png", f"{spec.name} ({spec.display})")
+        last_checkpoint = step
+        dist.barrier()
+
+    with _Stop() as stop, progress:
+        while step < total:
+            epoch = step // steps_per_epoch
+            sampler.set_epoch(epoch)
+            order = torch.tensor(list(iter(sampler)), dtype=torch.int64)
+            flips = _flips(config, epoch, len(data.train_labels)) if config.augment else None
+            for index in range(step % steps_per_epoch, steps_per_epoch):
+                batch = order[index * local_batch : (index + 1) * local_batch]
+                x = data.train_images[batch].contiguous(memory_format=fmt)
+                if flips is not None:
+                    x = torch.where(flips[batch].view(-1, 1, 1, 1), x.flip(3), x)
+                y = data.train_labels[batch]
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    logits = wrapped(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+                correct = (logits.argmax(1) == y).sum()
+                flags = dist.combine(
+                    [
+                        float(not torch.isfinite(loss)),
+                        float(stop.requested),
+                        loss.item(),
+                        float(correct),
+                        float(len(y)),
+                    ]
+                )
+                if flags[0]:
+                    _append_if(
+                        dist.is_main,
+                        metrics,
+                        {"type": "train", "step": step + 1, "loss": None, "nonfinite": True},
+                    )
+                    raise TrainingError(
+                        Diagnostic(
+                            f"the loss is no longer finite at step {step + 1} (epoch {epoch + 1}); training stopped",
+                            hint=f"the last good checkpoint (step {last_checkpoint}) is in {out}"
+                            if last_checkpoint
+                            else "lower --lr, or add BatchNorm (specs/googlenet_bn.yaml)",
+                        )
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                lr = scheduler.get_last_lr()[0]
+                scheduler.step()
+                step += 1
+                trained_images += config.batch_size
+                window_images += config.batch_size
+                mean_loss = flags[2] / dist.world
+                accuracy = flags[3] / flags[4]
+                if step % config.log_every == 0 or step == total:
+                    now = time.perf_counter()
+                    speed = window_images / max(now - window_start, 1e-9)
+                    window_start, window_images = now, 0
+                    record = {
+                        "type": "train",
+                        "step": step,
+                        "epoch": round(step / steps_per_epoch, 4),
+                        "loss": mean_loss,
+                        "accuracy": accuracy,
+                        "lr": lr,
+                        "images_per_s": round(speed, 1),
+                    }
+                    _append_if(dist.is_main, metrics, record)
+                    progress.advance(step, mean_loss, accuracy, speed)
+                epoch_end = step % steps_per_epoch == 0
+                if epoch_end or step == total:
+                    evaluation = evaluate_now()
+                    result.best_accuracy = max(result.best_accuracy or 0.0, evaluation.accuracy)
+                    result.final = evaluation
+                    save_now()
+                elif config.checkpoint_every and step % config.checkpoint_every == 0:
+                    save_now()
+                if on_step is not None:
+                    on_step(step)
+                if flags[1]:
+                    if last_checkpoint != step:
+                        save_now()
+                    result.interrupted = True
+                    break
+                if step >= total:
+                    break
+            if result.interrupted:
+                break
+    result.steps = step
+    result.epochs = step / steps_per_epoch
+    result.seconds = time.perf_counter() - started
+    result.images_per_s = trained_images / max(result.seconds, 1e-9)
+    return result
+
+
+def _flips(config: TrainConfig, epoch: int, count: int) -> torch.Tensor:
+    """Which examples to mirror this epoch: fixed by (seed, epoch), so every
+    process and every resumed run agrees."""
+    generator = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+    return torch.rand(count, generator=generator) < 0.5
+
+
+def _append(path: Path, record: dict) -> None:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, allow_nan=False) + "\n")
+
+
+def _append_if(condition: bool, path: Path, record: dict) -> None:
+    if condition:
+        _append(path, record)
+
+
+def _save(out, spec, config, model, optimizer, scheduler, step, steps_per_epoch) -> None:
+    tensors, groups = checkpoint.optimizer_tensors(optimizer)
+    tensors["rng.torch"] = torch.get_rng_state()
+    meta = {
+        "spec": {
+            "path": spec.display,
+            "name": spec.name,
+            "sha256": spec.sha256,
+            "document": spec.document,
+        },
+        "step": step,
+        "epoch": step / steps_per_epoch,
+        "config": config.model_dump(mode="json"),
+        "optimizer": {"param_groups": groups},
+        "scheduler": {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"},
+        "torch": torch.__version__,
+    }
+    checkpoint.save(out, model.state_dict(), tensors, meta)
+
+
+def _resume(out, spec, config, model, optimizer, scheduler) -> int:
+    saved = checkpoint.load(out)
+    meta = saved.meta
+    checkpoint.check_fits(saved, model, spec.sha256, spec.display)
+    before = meta.get("config", {})
+    changed = [k for k in _TRAJECTORY if before.get(k) != getattr(config, k)]
+    if changed:
+        detail = ", ".join(
+            f"--{k.replace('_', '-')} was {before.get(k)!r}, now {getattr(config, k)!r}"
+            for k in changed
+        )
+        raise CheckpointError(
+            Diagnostic(
+                f"cannot resume exactly: {detail}",
+                file=str(out / checkpoint.JSON_FILE),
+                hint="resume with the same flags (only --epochs/--max-steps may change), or use another --out",
+            )
+        )
+    model.load_state_dict(saved.model, strict=True)
+    checkpoint.restore_optimizer(optimizer, saved.state, meta["optimizer"]["param_groups"])
+    scheduler.load_state_dict(
+        {**meta["scheduler"], "lr_lambdas": [None] * len(optimizer.param_groups)}
+    )
+    torch.set_rng_state(saved.state["rng.torch"])
+    step = saved.step
+    metrics = out / "metrics.jsonl"
+    if metrics.exists():  # drop what was logged after the checkpoint
+        kept = [
+            line
+            for line in metrics.read_text().splitlines()
+            if line and json.loads(line).get("step", 0) <= step
+        ]
+        metrics.write_text("".join(line + "\n" for line in kept))
+    return step
+
+
+__all__ = ["TrainConfig", "TrainResult", "train"]
