@@ -16,7 +16,7 @@ PYTEST_FLAGS ?=
 
 run: $(STAMP) data
 	$(BIN)/archc shapes $(SPEC)
-	$(BIN)/archc build $(SPEC) --force
+	$(BIN)/archc build $(SPEC)
 
 test: $(STAMP) data
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_FLAGS)
