@@ -32,6 +32,9 @@ class TrainingProgress:
         self.total = total
         self.bar: Progress | None = None
         self.task: Any = None
+        # without a terminal (a log file, CI) a bar shows nothing until the end:
+        # print a plain line every 5% of the run instead
+        self.every = max(1, total // 20)
         self.header = (
             f"training {spec.name} ({spec.display}): {report.total_params:,} parameters, "
             f"{report.macs_per_image:,} MACs per image\n"
@@ -45,6 +48,8 @@ class TrainingProgress:
         if self.console is None:
             return self
         self.console.print(self.header, highlight=False)
+        if not self.console.is_terminal:
+            return self
         self.bar = Progress(
             TextColumn("[bold]step"),
             BarColumn(),
