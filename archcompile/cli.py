@@ -24,8 +24,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="archc: compile YAML network specs to PyTorch modules and source.",
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# emoji=False: spec text such as ":thumbs_up:" must print as written
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+#: diagnostics printed at most; a broken file can hold thousands of mistakes
+MAX_SHOWN = 50
 _state = {"debug": False}
 
 SpecArg = Annotated[
@@ -316,6 +319,7 @@ def evaluate_command(
         bool, typer.Option(help="Use weights of a different spec when their shapes fit.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    max_params: Annotated[int, typer.Option(help="Refuse to build larger models.")] = 2_000_000_000,
 ) -> None:
     """Evaluate a checkpoint on the Fashion-MNIST test set."""
     from archcompile.render import evaluation_tables
@@ -330,6 +334,7 @@ def evaluate_command(
         limit_test,
         batch_size,
         allow_spec_change,
+        max_params,
     )
     if plot is not None:
         from archcompile.train.plots import plot_confusion
@@ -353,8 +358,12 @@ def run() -> None:
     try:
         app()
     except ArchcError as exc:
-        for diagnostic in exc.diagnostics:
+        for diagnostic in exc.diagnostics[:MAX_SHOWN]:
             err.print(diagnostic.format(), markup=False)
+        if len(exc.diagnostics) > MAX_SHOWN:
+            err.print(
+                f"archc: {len(exc.diagnostics) - MAX_SHOWN:,} more errors not shown", markup=False
+            )
         sys.exit(exc.exit_code if isinstance(exc, UsageError) else 1)
     except KeyboardInterrupt:
         err.print("archc: interrupted")

@@ -25,11 +25,10 @@ Pair = tuple[int, int]
 
 
 def _shown(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value)
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."  # never echo a huge value
 
 
 def _integer(value: Any, minimum: int, what: str) -> int:
@@ -48,13 +47,13 @@ def _integer(value: Any, minimum: int, what: str) -> int:
         raise PydanticCustomError(
             "range",
             "{what} must be at least {minimum}, got {got}",
-            {"what": what, "minimum": minimum, "got": value},
+            {"what": what, "minimum": minimum, "got": _shown(value)},
         )
     if value > MAX_INT:
         raise PydanticCustomError(
             "range",
             "{what} must be at most 2**31 - 1, got {got}",
-            {"what": what, "got": value},
+            {"what": what, "got": _shown(value)},
         )
     return value
 
@@ -123,8 +122,10 @@ def _bool_field(what: str):
 
 
 Channels = Annotated[int, _int_field(1, "a channel count")]
-Size = Annotated[int | Pair, _pair_field(1, "a size")]
-Padding = Annotated[int | Pair, _pair_field(0, "a padding")]
+Kernel = Annotated[int | Pair, _pair_field(1, "kernel")]
+Stride = Annotated[int | Pair, _pair_field(1, "stride")]
+Dilation = Annotated[int | Pair, _pair_field(1, "dilation")]
+Padding = Annotated[int | Pair, _pair_field(0, "padding")]
 Flag = Annotated[bool, _bool_field("this flag")]
 
 
@@ -137,7 +138,7 @@ def _conv_padding(value: Any) -> int | Pair | str:
             "padding must be an integer, a [height, width] pair, 'same' or 'valid', got {got}",
             {"got": _shown(value)},
         )
-    return _pair_field(0, "a padding").func(value)
+    return _pair_field(0, "padding").func(value)
 
 
 ConvPadding = Annotated[int | Pair | Literal["same", "valid"], PlainValidator(_conv_padding)]
@@ -165,10 +166,10 @@ class Conv(LayerSpec):
 
     kind: Literal["conv"] = "conv"
     out: Channels
-    kernel: Size
-    stride: Size = 1
+    kernel: Kernel
+    stride: Stride = 1
     padding: ConvPadding = 0
-    dilation: Size = 1
+    dilation: Dilation = 1
     groups: Channels = 1
     bias: Flag | None = None  # None: a bias unless a norm follows
     activation: Activation | None = None
@@ -199,8 +200,8 @@ class Conv(LayerSpec):
 
 
 class _Pool(LayerSpec):
-    kernel: Size
-    stride: Size | None = None  # None: the kernel size, as in torch
+    kernel: Kernel
+    stride: Stride | None = None  # None: the kernel size, as in torch
     padding: Padding = 0
     ceil_mode: Flag = False
     structural_fields: ClassVar[frozenset[str]] = frozenset(

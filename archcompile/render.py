@@ -121,12 +121,13 @@ def evaluation_tables(evaluation) -> list[Table]:
     for name, accuracy, count in zip(evaluation.class_names, evaluation.per_class, totals):
         per_class.add_row(name, f"{accuracy:.2%}", f"{count:,}")
     confusion = Table(
-        title="Confusion matrix (rows: true class, columns: predicted)", title_justify="left"
+        title="Confusion matrix (rows: true class, columns: predicted class)",
+        title_justify="left",
     )
-    confusion.add_column("")
-    short = [name.split("/")[0][:7] for name in evaluation.class_names]
-    for name in short:
-        confusion.add_column(name, justify="right")
-    for name, row in zip(short, evaluation.confusion.tolist()):
-        confusion.add_row(name, *(str(v) for v in row))
+    # numbered columns keep the table within 80 columns; rows carry the names
+    confusion.add_column("true class")
+    for index in range(len(evaluation.class_names)):
+        confusion.add_column(str(index), justify="right")
+    for index, (name, row) in enumerate(zip(evaluation.class_names, evaluation.confusion.tolist())):
+        confusion.add_row(f"{index} {name}", *(str(v) for v in row))
     return [summary, per_class, confusion]

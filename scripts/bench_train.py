@@ -16,7 +16,9 @@ import torch.nn.functional as F
 import archcompile
 
 
-def bench(spec_path: str, batch: int, steps: int, channels_last: bool, bf16: bool) -> tuple[float, float]:
+def bench(
+    spec_path: str, batch: int, steps: int, channels_last: bool, bf16: bool
+) -> tuple[float, float]:
     spec = archcompile.load_spec(spec_path)
     torch.manual_seed(0)
     model = archcompile.build(spec)
@@ -54,7 +56,9 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true", help="also measure bfloat16 autocast")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"{'spec':28} {'batch':>5} {'layout':>14} {'dtype':>5} {'s/step':>7} {'train img/s':>11} {'eval img/s':>10}")
+    print(
+        f"{'spec':28} {'batch':>5} {'layout':>14} {'dtype':>5} {'s/step':>7} {'train img/s':>11} {'eval img/s':>10}"
+    )
     for spec in args.specs:
         for batch in args.batch_size:
             for channels_last in (False, True):
@@ -62,7 +66,9 @@ def main() -> None:
                     step, eval_rate = bench(spec, batch, args.steps, channels_last, bf16)
                     layout = "channels_last" if channels_last else "default"
                     dtype = "bf16" if bf16 else "fp32"
-                    print(f"{spec:28} {batch:>5} {layout:>14} {dtype:>5} {step:7.3f} {batch / step:11.0f} {eval_rate:10.0f}")
+                    print(
+                        f"{spec:28} {batch:>5} {layout:>14} {dtype:>5} {step:7.3f} {batch / step:11.0f} {eval_rate:10.0f}"
+                    )
 
 
 if __name__ == "__main__":

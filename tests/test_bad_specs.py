@@ -56,3 +56,60 @@ def test_catalogue_covers_the_first_issue() -> None:
         "collapsing_shape",
         "undefined_name",
     } <= names
+
+
+def test_catalogue_covers_untrusted_input() -> None:
+    """Issue 4: every input that fits in one spec file has an entry (the others
+    are in ``tests/test_reliability.py``)."""
+    names = {p.stem for p in BAD_SPECS}
+    assert {
+        # not YAML, or not a spec
+        "yaml_list",
+        "yaml_scalar",
+        "only_comments",
+        "tab_indentation",
+        "control_character",
+        "python_tag",
+        "bad_explicit_tag",
+        "recursive_alias",
+        "merge_key",
+        # wrong values
+        "zero_channels",
+        "negative_channels",
+        "zero_stride",
+        "zero_kernel",
+        "negative_kernel",
+        "pool_padding_too_large",
+        "same_padding_with_stride",
+        "groups_not_dividing_output",
+        "groups_not_dividing_input",
+        "kernel_larger_than_input",
+        "float_channels",
+        "string_channels",
+        "boolean_channels",
+        "nan",
+        "infinity",
+        "integer_too_large",
+        # wrong structure
+        "unknown_key",
+        "unknown_argument",
+        "unknown_layer_bare",
+        "define_not_a_mapping",
+        "define_parameter_missing",
+        "define_parameter_unknown",
+        "define_parameter_twice",
+        "add_shapes_differ",
+        "concat_sizes_differ",
+        "repeat_too_many",
+        "define_uses_itself",
+        "define_cycle",
+        # names that would break generated code
+        "block_named_forward",
+        "block_named_class",
+        "block_named_private",
+        "branch_named_x",
+        "param_named_nn",
+        "param_named_like_a_class",
+        "spec_name_clash",
+        "spec_named_like_a_helper",
+    } <= names

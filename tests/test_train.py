@@ -196,6 +196,8 @@ def test_cli_train_and_eval(cli, tmp_path: Path) -> None:
     )
     assert result.code == 0, result.err
     assert "Training summary" in result.out and "final test accuracy" in result.out
+    # not a terminal: plain status lines instead of a progress bar
+    assert "  step 4/4: loss " in result.out
     result = cli("eval", TINY, tmp_path / "run", "--limit-test", "64", "--plot", tmp_path / "c.png")
     assert result.code == 0 and "Confusion matrix" in result.out and "Ankle boot" in result.out
     assert (tmp_path / "c.png").exists()

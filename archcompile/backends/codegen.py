@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,13 @@ from archcompile.backends.codegen_layers import LAYER_ARGS, Unexpressible, src
 from archcompile.backends.layout import branch_has_module, members
 from archcompile.backends.pyfmt import (
     INDENT,
-    LINE_LENGTH,
     Bracket,
     Item,
     call,
     layout,
     parse_call,
 )
+from archcompile.backends.pytext import comment_text, docstring_text
 from archcompile.errors import CodegenError, Diagnostic
 from archcompile.ir import INPUT, BranchNode, CallNode, Graph, LayerNode, Node, Origin
 from archcompile.shapes import SHAPE_RULES, Shape, infer_shapes, node_shape
@@ -65,70 +64,6 @@ def environment() -> jinja2.Environment:
 
 def _render(template: str, **context: Any) -> str:
     return environment().get_template(template).render(**context)
-
-
-def comment_text(text: str) -> str:
-    """``text`` made safe for one comment line: controls and line breaks escaped."""
-    out = []
-    for ch in text:
-        if ch.isprintable() and ch not in "\u2028\u2029":
-            out.append(ch)
-        else:
-            out.append(ch.encode("unicode_escape").decode("ascii") if ord(ch) < 0x10000 else "?")
-    return "".join(out)
-
-
-def docstring_text(text: str, indent: str) -> str:
-    """``text`` as the inside of a ``\"\"\"docstring\"\"\"``: one line per line of
-    text, stripped as ruff would, with quotes, backslashes and controls escaped."""
-    lines = []
-    for raw in text.replace("\r\n", "\n").split("\n"):
-        line = ""
-        for ch in raw.strip():
-            if ch == "\\":
-                line += "\\\\"
-            elif ch == '"':
-                line += '\\"'
-            elif ch.isprintable() and ch not in "\u2028\u2029":
-                line += ch
-            else:
-                line += ch.encode("unicode_escape").decode("ascii") if ord(ch) < 0x10000 else "?"
-        lines.append(line.strip())
-    while lines and not lines[-1]:
-        lines.pop()
-    while lines and not lines[0]:
-        lines.pop(0)
-    if not lines:
-        return ""
-    if len(lines) == 1 and len(indent) + len(lines[0]) + 6 <= LINE_LENGTH:
-        return lines[0]
-    lines = _wrap(lines, LINE_LENGTH - len(indent))
-    return (
-        lines[0]
-        + "\n"
-        + "\n".join((indent + line) if line else "" for line in lines[1:])
-        + "\n"
-        + indent
-    )
-
-
-def _wrap(lines: list[str], width: int) -> list[str]:
-    """Re-flow each line to ``width`` (the first one shares its line with the quotes)."""
-    out: list[str] = []
-    for index, line in enumerate(lines):
-        if not line:
-            out.append("")
-            continue
-        opener = '"""' if index == 0 else ""
-        wrapped = textwrap.wrap(
-            line,
-            width,
-            initial_indent=opener,
-            break_long_words=False,
-            break_on_hyphens=False,
-        )
-        out += [wrapped[0][len(opener) :], *wrapped[1:]]
-    return out
 
 
 def shape_comment(shape: Shape) -> str:
@@ -167,6 +102,7 @@ class _Generator:
         self.helpers: set[str] = set()  # "Concat" / "Add" helper classes in use
         self.uses_torch = False
         self.instances: dict[str, list[tuple[CallNode, Shape]]] = {}
+        self.registered: set[int] = set()  # ids of the CallNodes in ``instances``
         self.order: list[str] = []  # definitions, dependencies first
         #: spec params baked in as values (they change spatial sizes or repeat counts)
         self.baked = {n: graph.params[n] for n in graph.structural_params}
@@ -237,9 +173,11 @@ class _Generator:
     # -- registration of the classes to write ---------------------------------
     def register(self, node: CallNode, shape: Shape) -> None:
         seen = self.instances.get(node.block)
+        if id(node) in self.registered:
+            return
+        self.registered.add(id(node))  # the graph keeps every node alive
         if seen is not None:
-            if all(n is not node for n, _ in seen):
-                seen.append((node, shape))
+            seen.append((node, shape))
             return
         self.instances[node.block] = [(node, shape)]
         self._register_inside(node.body, self.class_input(shape))
@@ -348,7 +286,9 @@ class _Generator:
         return _render(
             "block_class.py.j2",
             name=class_name(name),
-            doc=docstring_text(definition.doc or f"The {name!r} block of the spec.", INDENT),
+            # a doc of blanks only would leave an empty docstring: use the default
+            doc=docstring_text(definition.doc or "", INDENT)
+            or docstring_text(f"The {name!r} block of the spec.", INDENT),
             signature=layout(
                 Bracket("def __init__(", [("", s) for s in signature], ") -> None:"),
                 INDENT,

@@ -13,6 +13,7 @@ from typing import Any
 
 from archcompile import layers as L
 from archcompile.backends.layout import INPLACE_ACTIVATIONS
+from archcompile.backends.pytext import py_string
 from archcompile.shapes import Shape
 from archcompile.symbolic import Expr
 
@@ -37,27 +38,6 @@ def src(value: Any) -> str:
         inner = ", ".join(src(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
     raise TypeError(f"cannot render {value!r}")  # pragma: no cover
-
-
-def py_string(text: str) -> str:
-    """A double-quoted string literal that is exactly ``text`` (any content)."""
-    out = []
-    for ch in text:
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == '"':
-            out.append('\\"')
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch.isprintable() and ch not in "\u2028\u2029":
-            out.append(ch)
-        elif ord(ch) < 0x100:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    return '"' + "".join(out) + '"'
 
 
 def _kw(args: list[str], name: str, value: Any, default: Any) -> None:

@@ -12,10 +12,24 @@ adding a layer changes one line of a diff).
 from __future__ import annotations
 
 import ast
+import unicodedata
 from dataclasses import dataclass, field
 
 LINE_LENGTH = 88
 INDENT = "    "
+
+
+def width(text: str) -> int:
+    """Columns ``text`` takes, as ruff counts them: East Asian wide characters
+    (CJK, most emoji) take two, combining marks none, the rest one."""
+    if text.isascii():
+        return len(text)
+    total = 0
+    for ch in text:
+        if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me"):
+            continue
+        total += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return total
 
 
 @dataclass
@@ -70,12 +84,12 @@ def layout(item: Item, indent: str, prefix: str = "", suffix: str = "") -> list[
         return [indent + prefix + item + suffix]
     one_line = indent + prefix + item.flat() + suffix
     exploded = item.exploded()
-    if not exploded and (len(one_line) <= LINE_LENGTH or not item.items):
+    if not exploded and (width(one_line) <= LINE_LENGTH or not item.items):
         return [one_line]
     inner = indent + INDENT
     if not exploded:
         contents = inner + ", ".join(p + flat(i) for p, i in item.items)
-        if len(contents) <= LINE_LENGTH:
+        if width(contents) <= LINE_LENGTH:
             return [indent + prefix + item.head, contents, indent + item.close + suffix]
     lines = [indent + prefix + item.head]
     for item_prefix, sub in item.items:

@@ -7,11 +7,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from archcompile.errors import Diagnostic
-from archcompile.spec.names import did_you_mean
+from archcompile.spec.names import closest, did_you_mean
 from archcompile.spec.source import SourceMap, SpecPath
 
 _GENERIC = {
     "dict_type": "must be a mapping (key: value)",
+    "model_type": "must be a mapping (key: value)",
     "list_type": "must be a list",
     "tuple_type": "must be a list",
     "string_type": "must be text",
@@ -38,9 +39,21 @@ def validation_diagnostics(
     did-you-mean hints. ``where`` maps a top-level field to the place its value
     was written when it was not written at ``prefix`` (defaults, arguments).
     """
+    errors = exc.errors(include_url=False)
+    # a misspelt required key is reported once, as the unknown key with its
+    # did-you-mean hint, not also as the key it should have been
+    misspelt = set()
+    for error in errors:
+        if error["type"] == "extra_forbidden":
+            loc = tuple(error["loc"])
+            match = closest(str(loc[-1]), (allowed_keys or {}).get(loc[:-1], ()))
+            if match:
+                misspelt.add(loc[:-1] + (match,))
     diagnostics = []
-    for error in exc.errors(include_url=False):
+    for error in errors:
         loc = tuple(error["loc"])
+        if error["type"] == "missing" and loc in misspelt:
+            continue
         is_key = bool(loc) and loc[-1] == "[key]"
         if is_key:
             loc = loc[:-1]

@@ -10,18 +10,18 @@ Problems are collected so that one run reports all of them.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from archcompile.errors import Diagnostic, LimitError, SpecError
 from archcompile.ir import (
     INPUT,
     Block,
     BranchNode,
-    CallNode,
     Definition,
     Graph,
     LayerNode,
@@ -30,86 +30,39 @@ from archcompile.ir import (
 )
 from archcompile.layers import COMBINATORS, LAYER_KINDS
 from archcompile.limits import Limits
+from archcompile.spec.composite import CompositeBlocks
 from archcompile.spec.diagnose import validation_diagnostics
 from archcompile.spec.names import (
-    GENERATED_NAMES,
     attribute_problem,
-    class_name,
     did_you_mean,
 )
-from archcompile.spec.schema import DefinitionDoc, SpecDocument
+from archcompile.spec.schema import SpecDocument
+from archcompile.spec.scope import (
+    Abort,
+    DefinitionSource,
+    Scope,
+    Value,
+    Where,
+    has_expr,
+    shown,
+    tupled,
+)
 from archcompile.spec.source import SourceMap, SpecPath, format_path
 from archcompile.symbolic import Expr
 
 
-@dataclass(frozen=True)
-class DefinitionSource:
-    """A ``define:`` entry together with where it was written."""
-
-    name: str
-    doc: DefinitionDoc
-    smap: SourceMap
-    path: SpecPath
-
-    def signature(self) -> str:
-        parts = ["[" + ", ".join(p) + "]" if isinstance(p, tuple) else p for p in self.doc.params]
-        return f"{self.name}: [{', '.join(parts)}]"
-
-
-@dataclass(frozen=True)
-class Where:
-    smap: SourceMap
-    path: SpecPath
-
-
-@dataclass(frozen=True)
-class Value:
-    """A resolved value: concrete, symbolic (for codegen), and where it came from."""
-
-    value: Any
-    symbol: Any
-    where: Where
-    spec_params: frozenset[str] = frozenset()
-    name: str | None = None  # the $name it was bound to, if any
-    items: tuple[Value, ...] = ()  # elements, for lists
-
-
-@dataclass(frozen=True)
-class Scope:
-    names: dict[str, Value]
-    stack: tuple[str, ...] = ()  # definitions being expanded, outermost first
-
-
-class _Abort(Exception):
-    """Stop expanding one item; its diagnostic is already recorded."""
-
-
-def _has_expr(value: Any) -> bool:
-    if isinstance(value, Expr):
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(_has_expr(v) for v in value)
-    return False
-
-
-def _tupled(value: Any) -> Any:
-    return tuple(_tupled(v) for v in value) if isinstance(value, list) else value
-
-
-def _group_name(param: str | tuple[str, ...]) -> str:
-    """A destructured group ``[c2_reduce, c2]`` is passed as one argument named
-    after its last element (``c2``), as torchvision's Inception does."""
-    return param[-1] if isinstance(param, tuple) else param
-
-
 @dataclass
-class Expander:
+class Expander(CompositeBlocks):
     spec: SpecDocument
     smap: SourceMap
     definitions: dict[str, DefinitionSource]
     limits: Limits
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    layer_count: int = 0
+    reported: set[Diagnostic] = field(default_factory=set)  # for O(1) de-duplication
+    errors: int = 0  # problems found, counting repeats of the same one
+    #: items of layer lists expanded so far (layers, add/concat, block uses):
+    #: bounds the work of ``repeat`` and of composite blocks used inside each other
+    item_count: int = 0
     structural: set[str] = field(default_factory=set)
     used: dict[str, DefinitionSource] = field(default_factory=dict)
     unrolled: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
@@ -125,8 +78,12 @@ class Expander:
         key: bool = False,
         notes: tuple[str, ...] = (),
     ) -> None:
-        diagnostic = replace(smap.diagnostic(path, message, hint=hint, key=key), notes=notes)
-        if diagnostic not in self.diagnostics:
+        self.report(replace(smap.diagnostic(path, message, hint=hint, key=key), notes=notes))
+
+    def report(self, diagnostic: Diagnostic) -> None:
+        self.errors += 1
+        if diagnostic not in self.reported:
+            self.reported.add(diagnostic)
             self.diagnostics.append(diagnostic)
 
     def origin(self, smap: SourceMap, path: SpecPath) -> Origin:
@@ -220,57 +177,45 @@ class Expander:
                     )
                     continue
                 value = self.resolve(raw, path + (name,), self.smap, scope)
-                if value is not None:
+                if value is not None and self._default_fits(kind, name, value):
                     result[kind][name] = value
         return result
 
-    def _check_class_names(self) -> None:
-        seen: dict[str, str] = {}
-        for name in self.used:
-            cls = class_name(name)
-            if cls == self.spec.name:
-                self.error(
-                    self.smap,
-                    ("name",),
-                    f"the spec name {cls!r} clashes with the class generated for block {name!r}",
-                    "rename the spec or the block",
-                )
-            elif cls in GENERATED_NAMES:
-                self.error(
-                    self.smap,
-                    ("define", name),
-                    f"block {name!r} would generate a class named {cls!r}, which the generated code uses itself",
-                    key=True,
-                )
-            if cls in seen:
-                self.error(
-                    self.smap,
-                    ("define", name),
-                    f"blocks {seen[cls]!r} and {name!r} would both generate class {cls!r}",
-                    key=True,
-                )
-            seen[cls] = name
-        if self.spec.name in GENERATED_NAMES:
-            self.error(
-                self.smap,
-                ("name",),
-                f"the spec name {self.spec.name!r} is used by the generated code itself",
-            )
+    def _default_fits(self, kind: str, name: str, value: Value) -> bool:
+        """Check a default on its own, so that a wrong one is reported even when
+        no layer of that kind uses it (whole layers are validated later)."""
+        adapter = _field_adapter(kind, name)
+        try:
+            adapter.validate_python(value.value)
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False):
+                self.error(value.where.smap, value.where.path, error["msg"])
+            return False
+        return True
 
     # -- lists and items ---------------------------------------------------
     def expand_list(self, items: Any, path: SpecPath, smap: SourceMap, scope: Scope) -> list[Node]:
         if not isinstance(items, list):
-            self.error(smap, path, f"expected a list of layers, got {_shown(items)}")
+            self.error(smap, path, f"expected a list of layers, got {shown(items)}")
             return []
         nodes: list[Node] = []
         for index, item in enumerate(items):
             try:
                 nodes.extend(self.item(item, path + (index,), smap, scope))
-            except _Abort:
+            except Abort:
                 pass
         return nodes
 
     def item(self, item: Any, path: SpecPath, smap: SourceMap, scope: Scope) -> list[Node]:
+        self.item_count += 1
+        if self.item_count > self.limits.max_layers:
+            raise LimitError(
+                smap.diagnostic(
+                    path,
+                    f"the network expands to more than {self.limits.max_layers:,} layers",
+                    hint="check repeat counts and composite blocks used inside each other",
+                )
+            )
         if isinstance(item, str):
             kind, args, argpath = item, None, path
         elif isinstance(item, dict) and len(item) == 1:
@@ -286,14 +231,14 @@ class Expander:
                 else "a layer cannot be an empty mapping",
                 "arguments go inside the kind's mapping: '- conv: {out: 64, kernel: 3}'",
             )
-            raise _Abort
+            raise Abort
         else:
             self.error(
                 smap,
                 path,
-                f"expected a layer (a kind, or {{kind: arguments}}), got {_shown(item)}",
+                f"expected a layer (a kind, or {{kind: arguments}}), got {shown(item)}",
             )
-            raise _Abort
+            raise Abort
         if kind in LAYER_KINDS:
             return [self.layer(kind, args, path, argpath, smap, scope)]
         if kind in ("concat", "add"):
@@ -311,7 +256,7 @@ class Expander:
             hint,
             key=isinstance(item, dict),
         )
-        raise _Abort
+        raise Abort
 
     def resolve(self, raw: Any, path: SpecPath, smap: SourceMap, scope: Scope) -> Value | None:
         """Substitute ``$names`` in ``raw``; None (and a diagnostic) if undefined."""
@@ -339,7 +284,7 @@ class Expander:
                 items=tuple(items),  # type: ignore[arg-type]
             )
         if isinstance(raw, dict):
-            self.error(smap, path, f"expected a value, got a mapping {_shown(raw)}")
+            self.error(smap, path, f"expected a value, got a mapping {shown(raw)}")
             return None
         return Value(raw, raw, Where(smap, path))
 
@@ -362,13 +307,13 @@ class Expander:
             self.error(
                 smap,
                 argpath,
-                f"arguments of {kind!r} must be a mapping, got {_shown(args)}",
+                f"arguments of {kind!r} must be a mapping, got {shown(args)}",
                 f"write '- {kind}: {{{example}}}'",
             )
-            raise _Abort
+            raise Abort
         values = {}
         for name, value in self.defaults.get(kind, {}).items():
-            if scope.stack and _has_expr(value.symbol):
+            if scope.stack and has_expr(value.symbol):
                 # a generated class cannot see the spec's params: it gets the
                 # value, so the model must not offer the param as an argument
                 self.structural |= value.spec_params
@@ -397,7 +342,7 @@ class Expander:
             else:
                 values[name] = value
         if failed:
-            raise _Abort
+            raise Abort
         try:
             op = model.model_validate({name: value.value for name, value in values.items()})
         except ValidationError as exc:
@@ -419,21 +364,11 @@ class Expander:
                     notes = (
                         f"${bound.name} is used as {field_name!r} of {kind} at {format_path(argpath)}{at}",
                     )
-                if diagnostic not in self.diagnostics:
-                    self.diagnostics.append(replace(diagnostic, notes=notes))
-            raise _Abort from None
+                self.report(replace(diagnostic, notes=notes))
+            raise Abort from None
         for name in model.structural_fields & values.keys():
             self.structural |= values[name].spec_params
-        self.layer_count += 1
-        if self.layer_count > self.limits.max_layers:
-            raise LimitError(
-                smap.diagnostic(
-                    path,
-                    f"the network expands to more than {self.limits.max_layers:,} layers",
-                    hint="check repeat counts",
-                )
-            )
-        symbols = {name: _tupled(v.symbol) for name, v in values.items() if _has_expr(v.symbol)}
+        symbols = {name: tupled(v.symbol) for name, v in values.items() if has_expr(v.symbol)}
         return LayerNode(op=op, symbols=symbols, origin=self.origin(smap, path))
 
     def branches(
@@ -453,7 +388,7 @@ class Expander:
                 f"{kind} takes a mapping of two or more named branches ({what})",
                 f"'- {kind}: {{main: [...], shortcut: []}}'",
             )
-            raise _Abort
+            raise Abort
         branches: dict[str, list[Node]] = {}
         for name, items in raw.items():
             problem = attribute_problem(name, "branch")
@@ -473,18 +408,18 @@ class Expander:
                 "repeat takes exactly {times: N, layers: [...]}",
                 "'- repeat: {times: 2, layers: [{conv: {out: 64, kernel: 3}}]}'",
             )
-            raise _Abort
+            raise Abort
         times = self.resolve(raw["times"], argpath + ("times",), smap, scope)
         if times is None:
-            raise _Abort
+            raise Abort
         count = times.value
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             self.error(
                 times.where.smap,
                 times.where.path,
-                f"repeat times must be a positive integer, got {_shown(count)}",
+                f"repeat times must be a positive integer, got {shown(count)}",
             )
-            raise _Abort
+            raise Abort
         if count > self.limits.max_layers:
             raise LimitError(
                 times.where.smap.diagnostic(
@@ -495,155 +430,23 @@ class Expander:
         self.structural |= times.spec_params
         if isinstance(times.symbol, Expr) and scope.stack:
             self.unrolled[scope.stack[-1]].update(name for name, _ in times.symbol.terms)
+        if raw["layers"] == []:
+            return []  # nothing to repeat (and nothing to count: do not loop)
         nodes: list[Node] = []
         for _ in range(count):
-            before = len(self.diagnostics)
+            before = self.errors
             nodes += self.expand_list(raw["layers"], argpath + ("layers",), smap, scope)
-            if len(self.diagnostics) > before:
+            if self.errors > before:  # the same problems again in every copy
                 break
         return nodes
 
-    def _check_branch_names(self, definition: DefinitionSource, body: list[Node]) -> None:
-        """Branches of a composite block become attributes of its class, so two
-        ``concat``/``add`` steps of one block cannot both name a branch ``main``."""
-        names = [b for node in body if isinstance(node, BranchNode) for b in node.branches]
-        for name in dict.fromkeys(_duplicates(names)):
-            self.error(
-                definition.smap,
-                definition.path,
-                f"branch name {name!r} is used twice in block {definition.name!r}",
-                "branches of one composite block become its attributes; give each a distinct name",
-                key=True,
-            )
 
-    # -- composite blocks ------------------------------------------------------
-    def call(
-        self,
-        definition: DefinitionSource,
-        raw: Any,
-        path: SpecPath,
-        argpath: SpecPath,
-        smap: SourceMap,
-        scope: Scope,
-    ) -> CallNode:
-        name = definition.name
-        form = f"expected form: '{definition.signature()}'"
-        if name in scope.stack:
-            cycle = " -> ".join((*scope.stack[scope.stack.index(name) :], name))
-            self.error(
-                smap,
-                argpath,
-                f"block {name!r} uses itself: {cycle}",
-                "a block cannot contain itself, directly or through another",
-                key=True,
-            )
-            raise _Abort
-        if len(scope.stack) >= self.limits.max_call_depth:
-            raise LimitError(
-                smap.diagnostic(argpath, f"blocks nest more than {self.limits.max_call_depth} deep")
-            )
-        params = definition.doc.params
-        names = [_group_name(p) for p in params]
-        if raw is None:
-            raw = []
-        if isinstance(raw, list):
-            if len(raw) != len(params):
-                self.error(
-                    smap,
-                    argpath,
-                    f"{name} takes {len(params)} argument{'s' * (len(params) != 1)}, got {len(raw)}",
-                    form,
-                )
-                raise _Abort
-            given = [(raw[i], argpath + (i,)) for i in range(len(params))]
-        elif isinstance(raw, dict):
-            unknown = [k for k in raw if k not in names]
-            missing = [n for n in names if n not in raw]
-            for k in unknown:
-                self.error(
-                    smap,
-                    argpath + (k,),
-                    f"{name} has no parameter {k!r}",
-                    did_you_mean(k, names) or form,
-                    key=True,
-                )
-            for n in missing:
-                self.error(smap, argpath, f"{name} needs parameter {n!r}", form)
-            if unknown or missing:
-                raise _Abort
-            given = [(raw[n], argpath + (n,)) for n in names]
-        else:
-            self.error(
-                smap,
-                argpath,
-                f"arguments of {name} must be a list or a mapping, got {_shown(raw)}",
-                form,
-            )
-            raise _Abort
-        env: dict[str, Value] = {}
-        arguments, symbols = [], []
-        failed = False
-        for param, (raw_arg, arg_path) in zip(params, given):
-            value = self.resolve(raw_arg, arg_path, smap, scope)
-            if value is None:
-                failed = True
-                continue
-            leaves = param if isinstance(param, tuple) else (param,)
-            parts = value.items if isinstance(param, tuple) else (value,)
-            if isinstance(param, tuple) and (
-                not isinstance(value.value, list) or len(value.value) != len(param)
-            ):
-                self.error(
-                    smap,
-                    arg_path,
-                    f"argument {_group_name(param)!r} of {name} must be a list [{', '.join(param)}], got {_shown(value.value)}",
-                    form,
-                )
-                failed = True
-                continue
-            for leaf, part in zip(leaves, parts):
-                if isinstance(part.value, (list, dict)):
-                    self.error(
-                        part.where.smap,
-                        part.where.path,
-                        f"argument {leaf!r} of {name} must be a single value, got {_shown(part.value)}",
-                        form,
-                    )
-                    failed = True
-                env[leaf] = Value(part.value, Expr.name(leaf), part.where, part.spec_params, leaf)
-            arguments.append(_tupled(value.value))
-            symbols.append(_tupled(value.symbol))
-        if failed:
-            raise _Abort
-        inner = Scope(env, (*scope.stack, name))
-        body = self.expand_list(
-            definition.doc.layers, definition.path + ("layers",), definition.smap, inner
-        )
-        if name not in self.used:
-            self._check_branch_names(definition, body)
-        self.used.setdefault(name, definition)
-        return CallNode(
-            block=name,
-            arguments=tuple(arguments),
-            symbols=tuple(symbols),
-            body=body,
-            origin=self.origin(smap, path),
-        )
-
-
-def _duplicates(names: list[str]) -> list[str]:
-    seen: set[str] = set()
-    repeated = []
-    for name in names:
-        if name in seen:
-            repeated.append(name)
-        seen.add(name)
-    return repeated
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+@functools.cache
+def _field_adapter(kind: str, name: str) -> TypeAdapter:
+    field_info = LAYER_KINDS[kind].model_fields[name]
+    if not field_info.metadata:
+        return TypeAdapter(field_info.annotation)
+    return TypeAdapter(Annotated[field_info.annotation, *field_info.metadata])
 
 
 def expand(

@@ -45,6 +45,10 @@ GENERATED_NAMES = frozenset(
 )
 
 
+#: classes the generated module defines for ``add`` and ``concat`` branches
+HELPER_CLASSES = frozenset({"Add", "Concat"})
+
+
 #: names a generated composite class gives its input: its first __init__
 #: argument, and the height and width in its shape comments
 CLASS_INPUT_NAMES = frozenset({"in_channels", "in_features", "H", "W"})
@@ -106,6 +110,12 @@ def class_name(definition: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in definition.split("_") if part)
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice ``word`` is most likely a misspelling of, if any."""
     matches = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
-    return f"did you mean {matches[0]!r}?" if matches else None
+    return matches[0] if matches else None
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    match = closest(word, choices)
+    return f"did you mean {match!r}?" if match else None

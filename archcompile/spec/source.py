@@ -26,6 +26,14 @@ _PLAIN_TAGS = {
     "tag:yaml.org,2002:" + name for name in ("str", "int", "float", "bool", "null", "seq", "map")
 }
 
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
+_TAG_WORDS = {
+    "tag:yaml.org,2002:int": "integer",
+    "tag:yaml.org,2002:float": "number",
+    "tag:yaml.org,2002:bool": "boolean",
+}
+
 
 @dataclass(frozen=True)
 class Mark:
@@ -99,15 +107,22 @@ def read_text(path: Path, display: str, limits: Limits = DEFAULT_LIMITS) -> str:
         if path.is_dir():
             raise SpecError(Diagnostic("is a directory, not a spec file", file=display))
         size = path.stat().st_size
+        shown = f"{size:,} bytes"
+        if size <= limits.max_file_bytes:
+            # never read past the limit: devices and pipes report no size
+            # (``extends: /dev/zero`` would otherwise read until memory runs out)
+            with path.open("rb") as handle:
+                data = handle.read(limits.max_file_bytes + 1)
+            size = len(data)
+            shown = f"more than {limits.max_file_bytes:,} bytes"
         if size > limits.max_file_bytes:
             raise LimitError(
                 Diagnostic(
-                    f"spec is {size:,} bytes; the limit is {limits.max_file_bytes:,}",
+                    f"spec is {shown}; the limit is {limits.max_file_bytes:,}",
                     file=display,
                     hint="a spec describes a network in a few KiB; is this the right file?",
                 )
             )
-        data = path.read_bytes()[: limits.max_file_bytes + 1]
     except FileNotFoundError:
         raise SpecError(Diagnostic("no such file", file=display)) from None
     except PermissionError:
@@ -130,21 +145,51 @@ def read_text(path: Path, display: str, limits: Limits = DEFAULT_LIMITS) -> str:
         ) from None
 
 
+#: libyaml's parser, when PyYAML was built with it: about twenty times faster
+#: than the pure-Python one, it checks the limits below before anything else,
+#: so that a spec far over them is refused at once. The document itself is
+#: then read by the pure-Python loader, whose error messages archc shows and
+#: whose results do not depend on how PyYAML was installed.
+_FAST_LOADER = getattr(yaml, "CSafeLoader", None)
+
+
 def parse_yaml(text: str, file: str, limits: Limits = DEFAULT_LIMITS) -> tuple[Any, SourceMap]:
     """Parse one YAML document into plain values and a source map."""
     if "\x00" in text:
         index = text.index("\x00")
         raise SpecError(_mark_diag("binary data (NUL byte) in a spec", file, text, index))
-    _prescan(text, file, limits)
-    loader = yaml.SafeLoader(text)
+    scanned = False
+    if _FAST_LOADER is not None:
+        try:
+            _prescan(text, file, limits, _FAST_LOADER)
+            scanned = True
+        except (yaml.YAMLError, UnicodeError):
+            pass  # not YAML to libyaml: the pure-Python scan below says why
     try:
-        node = loader.get_single_node()
+        if not scanned:
+            _prescan(text, file, limits, yaml.SafeLoader)
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         raise SpecError(_yaml_diag(exc, file)) from None
+    except yaml.reader.ReaderError as exc:
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise SpecError(
+            _mark_diag(
+                f"invalid YAML: the character U+{code:04X} is not allowed in YAML text",
+                file,
+                text,
+                exc.position,
+                hint="remove it; a string may spell it as an escape in double quotes",
+            )
+        ) from None
     except yaml.YAMLError as exc:  # pragma: no cover - PyYAML marks nearly everything
         raise SpecError(Diagnostic(f"invalid YAML: {exc}", file=file)) from None
-    finally:
-        loader.dispose()
+    except RecursionError:  # pragma: no cover - the scan bounds the nesting first
+        raise LimitError(Diagnostic("nesting too deep", file=file)) from None
     smap = SourceMap()
     if node is None:
         raise SpecError(Diagnostic("the spec is empty", file=file, line=1, column=1))
@@ -153,45 +198,56 @@ def parse_yaml(text: str, file: str, limits: Limits = DEFAULT_LIMITS) -> tuple[A
     return value, smap
 
 
-def _prescan(text: str, file: str, limits: Limits) -> None:
+def _prescan(text: str, file: str, limits: Limits, loader_class: type) -> None:
     """Walk parser events (an iterative state machine) to bound depth and size
     before the recursive composer runs."""
     depth = 0
-    try:
-        for count, event in enumerate(yaml.parse(text, Loader=yaml.SafeLoader)):
-            if count > limits.max_yaml_events:
+    nodes = 0
+    for count, event in enumerate(yaml.parse(text, Loader=loader_class)):
+        if count > limits.max_yaml_events:
+            raise LimitError(
+                Diagnostic(
+                    f"more than {limits.max_yaml_events:,} YAML events",
+                    file=file,
+                    line=event.start_mark.line + 1,
+                )
+            )
+        if isinstance(event, yaml.NodeEvent) and not isinstance(event, yaml.AliasEvent):
+            # every node written out is a value of its own: refuse before
+            # composing what cannot fit in the value limit anyway
+            nodes += 1
+            if nodes > limits.max_nodes:
                 raise LimitError(
                     Diagnostic(
-                        f"more than {limits.max_yaml_events:,} YAML events",
-                        file=file,
-                        line=event.start_mark.line + 1,
-                    )
-                )
-            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                depth += 1
-                if depth > limits.max_depth:
-                    raise LimitError(
-                        Diagnostic(
-                            f"nesting deeper than {limits.max_depth} levels",
-                            file=file,
-                            line=event.start_mark.line + 1,
-                            column=event.start_mark.column + 1,
-                        )
-                    )
-            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                depth -= 1
-            elif isinstance(event, yaml.DocumentStartEvent) and count > 2:
-                raise SpecError(
-                    Diagnostic(
-                        "more than one YAML document in a spec",
+                        f"more than {limits.max_nodes:,} values",
                         file=file,
                         line=event.start_mark.line + 1,
                         column=event.start_mark.column + 1,
-                        hint="remove the '---' separator",
                     )
                 )
-    except yaml.MarkedYAMLError as exc:
-        raise SpecError(_yaml_diag(exc, file)) from None
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > limits.max_depth:
+                raise LimitError(
+                    Diagnostic(
+                        f"nesting deeper than {limits.max_depth} levels",
+                        file=file,
+                        line=event.start_mark.line + 1,
+                        column=event.start_mark.column + 1,
+                    )
+                )
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+        elif isinstance(event, yaml.DocumentStartEvent) and count > 2:
+            raise SpecError(
+                Diagnostic(
+                    "more than one YAML document in a spec",
+                    file=file,
+                    line=event.start_mark.line + 1,
+                    column=event.start_mark.column + 1,
+                    hint="remove the '---' separator",
+                )
+            )
 
 
 class _Builder:
@@ -203,6 +259,7 @@ class _Builder:
         self.limits = limits
         self.loader = loader
         self.count = 0
+        self.open: list[yaml.Node] = []  # collections being built, outermost first
 
     def mark(self, node: yaml.Node) -> Mark:
         return Mark(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -241,24 +298,49 @@ class _Builder:
                 f"YAML tag {_short_tag(node.tag)!r} is not allowed",
                 "archc reads plain data only: mappings, lists, strings, numbers, booleans",
             )
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
-        value = self.loader.construct_object(node)
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node, path)
+        # an alias may name a collection that contains it, or nest collections
+        # deeper than the text does: both would recurse without end
+        if any(node is open_node for open_node in self.open):
+            raise self.fail(node, path, "a YAML alias refers to a collection that contains it")
+        if len(self.open) >= self.limits.max_depth:
+            message = f"nesting deeper than {self.limits.max_depth} levels after expanding aliases"
+            raise LimitError(self.fail(node, (), message).first)  # its path would be as deep
+        self.open.append(node)
+        try:
+            if isinstance(node, yaml.MappingNode) and node.tag == _MAP:
+                return self._mapping(node, path)
+            if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:
+                return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        finally:
+            self.open.pop()
+        raise self.fail(node, path, f"YAML tag {_short_tag(node.tag)!r} does not fit this value")
+
+    def _scalar(self, node: yaml.Node, path: SpecPath) -> Any:
+        """A scalar's value; a bad explicit tag (``!!int abc``) is an error here."""
+        if node.tag in (_MAP, _SEQ):
+            raise self.fail(
+                node, path, f"YAML tag {_short_tag(node.tag)!r} does not fit this value"
+            )
+        try:
+            value = self.loader.construct_object(node)
+        except (ValueError, KeyError, IndexError, yaml.YAMLError):
+            kind = _TAG_WORDS.get(node.tag, _short_tag(node.tag))
+            raise self.fail(node, path, f"{_clip(node.value)} is not a valid {kind}") from None
         if isinstance(value, float) and not math.isfinite(value):
-            raise self.fail(node, path, f"{node.value!r} is not a finite number")
+            raise self.fail(node, path, f"{_clip(node.value)} is not a finite number")
         return value
 
     def _mapping(self, node: yaml.MappingNode, path: SpecPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
         seen: dict[str, yaml.Node] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise self.fail(key_node, path, "YAML merge keys ('<<') are not supported")
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _PLAIN_TAGS:
                 raise self.fail(key_node, path, "mapping keys must be plain names")
-            if key_node.tag == "tag:yaml.org,2002:merge":  # pragma: no cover - tag filtered above
-                raise self.fail(key_node, path, "YAML merge keys ('<<') are not supported")
-            key = self.loader.construct_object(key_node)
+            key = self._scalar(key_node, path)
             if not isinstance(key, str):
                 raise self.fail(
                     key_node,
@@ -267,18 +349,28 @@ class _Builder:
                     "quote it if it is meant as a name",
                 )
             if key in seen:
-                first = seen[key].start_mark.line + 1
+                first, again = self.mark(seen[key]), self.mark(key_node)
+                where = (
+                    f"first defined on line {first.line}, again on line {again.line}"
+                    if first.line != again.line
+                    else f"twice on line {first.line}, at columns {first.column} and {again.column}"
+                )
                 raise self.fail(
                     key_node,
                     path + (key,),
-                    f"duplicate key {key!r} (first defined on line {first}, again on line "
-                    f"{key_node.start_mark.line + 1})",
+                    f"duplicate key {key!r} ({where})",
                     "YAML keeps only the last of two equal keys; remove or rename one",
                 )
             seen[key] = key_node
             self.smap.keys[path + (key,)] = self.mark(key_node)
             result[key] = self.build(value_node, path + (key,))
         return result
+
+
+def _clip(text: str) -> str:
+    """``repr(text)``, shortened: messages must not echo a megabyte of input."""
+    shown = repr(text)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def _short_tag(tag: str) -> str:
@@ -301,7 +393,9 @@ def _yaml_diag(exc: yaml.MarkedYAMLError, file: str) -> Diagnostic:
     )
 
 
-def _mark_diag(message: str, file: str, text: str, index: int) -> Diagnostic:
+def _mark_diag(
+    message: str, file: str, text: str, index: int, hint: str | None = None
+) -> Diagnostic:
     line = text.count("\n", 0, index) + 1
     column = index - (text.rfind("\n", 0, index) + 1) + 1
-    return Diagnostic(message, file=file, line=line, column=column)
+    return Diagnostic(message, file=file, line=line, column=column, hint=hint)

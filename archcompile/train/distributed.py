@@ -9,7 +9,7 @@ Without those variables everything here is a no-op for a single process.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
@@ -17,35 +17,48 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 
+def _device() -> torch.device:
+    """This process's device: its own GPU when there are GPUs, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
 @dataclass
 class Distributed:
     rank: int = 0
     world: int = 1
     owns_group: bool = False
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @classmethod
     def from_environment(cls) -> Distributed:
+        device = _device()
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world <= 1:
-            return cls()
+            return cls(device=device)
         if not dist.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() else "gloo"
-            dist.init_process_group(backend)
-            return cls(dist.get_rank(), dist.get_world_size(), owns_group=True)
-        return cls(dist.get_rank(), dist.get_world_size())
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            return cls(dist.get_rank(), dist.get_world_size(), owns_group=True, device=device)
+        return cls(dist.get_rank(), dist.get_world_size(), device=device)
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
 
     def wrap(self, model: nn.Module) -> nn.Module:
-        return DistributedDataParallel(model) if self.world > 1 else model
+        if self.world == 1:
+            return model
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)
 
     def combine(self, values: list[float]) -> list[float]:
         """Sum ``values`` over all processes (one small all-reduce per step)."""
         if self.world == 1:
             return values
-        tensor = torch.tensor(values, dtype=torch.float64)
+        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
         dist.all_reduce(tensor)
         return tensor.tolist()
 

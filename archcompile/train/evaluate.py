@@ -44,6 +44,7 @@ def evaluate(
     bf16: bool = False,
     channels_last: bool = True,
     shard: tuple[int, int] = (0, 1),
+    device: torch.device | None = None,
 ) -> Evaluation:
     """Evaluate ``model`` (in eval mode) on ``images``.
 
@@ -55,17 +56,18 @@ def evaluate(
     model.eval()
     rank, world = shard
     indices = torch.arange(rank, len(images), world)
+    device = device or next(model.parameters()).device
     classes = len(class_names)
     confusion = torch.zeros(classes, classes, dtype=torch.int64)
     total_loss = torch.zeros((), dtype=torch.float64)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     for start in range(0, len(indices), batch_size):
         batch = indices[start : start + batch_size]
-        x = images[batch].contiguous(memory_format=fmt)
+        x = images[batch].to(device).contiguous(memory_format=fmt)
         y = labels[batch]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(x)
-        logits = logits.float()
+        logits = logits.float().cpu()
         total_loss += F.cross_entropy(logits, y, reduction="sum").double()
         predicted = logits.argmax(1)
         confusion += torch.bincount(y * classes + predicted, minlength=classes * classes).view(
@@ -74,8 +76,11 @@ def evaluate(
     if world > 1:
         import torch.distributed as dist
 
+        # nccl reduces tensors on the GPU, gloo on the CPU
+        confusion, total_loss = confusion.to(device), total_loss.to(device)
         dist.all_reduce(confusion)
         dist.all_reduce(total_loss)
+        confusion, total_loss = confusion.cpu(), total_loss.cpu()
     model.train(was_training)
     count = int(confusion.sum())
     return Evaluation(

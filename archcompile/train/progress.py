@@ -76,6 +76,12 @@ class TrainingProgress:
                 acc=f"{accuracy:.3f}",
                 speed=f"{speed:.0f}",
             )
+        elif self.console is not None and (step % self.every == 0 or step == self.total):
+            self.console.print(
+                f"  step {step:,}/{self.total:,}: loss {loss:.4f}, batch accuracy {accuracy:.3f}, "
+                f"{speed:.0f} img/s",
+                highlight=False,
+            )
 
     def evaluated(self, step: int, evaluation: Any) -> None:
         if self.console is None:

@@ -8,6 +8,7 @@ import torch
 
 from archcompile.backends.torch_build import build_graph
 from archcompile.errors import CheckpointError
+from archcompile.limits import DEFAULT_LIMITS
 from archcompile.spec import Spec
 from archcompile.train import checkpoint
 from archcompile.train.data import CLASS_NAMES, load_split, prepare_images
@@ -21,9 +22,10 @@ def evaluate_checkpoint(
     limit_test: int | None = None,
     batch_size: int = 256,
     allow_spec_change: bool = False,
+    max_params: int = DEFAULT_LIMITS.max_params,
 ) -> Evaluation:
     saved = checkpoint.load(path, with_state=False)
-    model = build_graph(spec.graph)
+    model = build_graph(spec.graph, max_params)
     try:
         checkpoint.check_fits(saved, model, spec.sha256, spec.display)
     except CheckpointError as exc:

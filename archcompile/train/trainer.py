@@ -172,7 +172,7 @@ def _train(spec, config, out, resume, console, on_step, dist) -> TrainResult:
     )
     model = build_graph(spec.graph, config.max_params)
     fmt = torch.channels_last if config.channels_last else torch.contiguous_format
-    model = model.to(memory_format=fmt)
+    model = model.to(dist.device, memory_format=fmt)
     optimizer = make_optimizer(model, config.optimizer, config.lr, config.weight_decay)
     local_batch = config.batch_size // dist.world
     steps_per_epoch = len(data.train_labels) // config.batch_size
@@ -220,6 +220,7 @@ def _train(spec, config, out, resume, console, on_step, dist) -> TrainResult:
             bf16=bf16,
             channels_last=config.channels_last,
             shard=(dist.rank, dist.world),
+            device=dist.device,
         )
         record = {
             "type": "eval",
@@ -249,11 +250,11 @@ def _train(spec, config, out, resume, console, on_step, dist) -> TrainResult:
             flips = _flips(config, epoch, len(data.train_labels)) if config.augment else None
             for index in range(step % steps_per_epoch, steps_per_epoch):
                 batch = order[index * local_batch : (index + 1) * local_batch]
-                x = data.train_images[batch].contiguous(memory_format=fmt)
+                x = data.train_images[batch].to(dist.device).contiguous(memory_format=fmt)
                 if flips is not None:
-                    x = torch.where(flips[batch].view(-1, 1, 1, 1), x.flip(3), x)
-                y = data.train_labels[batch]
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    x = torch.where(flips[batch].to(dist.device).view(-1, 1, 1, 1), x.flip(3), x)
+                y = data.train_labels[batch].to(dist.device)
+                with torch.autocast(dist.device.type, dtype=torch.bfloat16, enabled=bf16):
                     logits = wrapped(x)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
                 correct = (logits.argmax(1) == y).sum()
