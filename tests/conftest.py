@@ -3,6 +3,7 @@ an in-process runner for the ``archc`` command line."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,19 @@ ALL_SPECS = BUNDLED_SPECS + TEST_SPECS
 
 def spec_id(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
+
+
+def assert_ruff_accepts(path: Path) -> None:
+    """``ruff check`` and ``ruff format --check`` with ruff's default settings
+    (``--isolated``: not this project's configuration) pass on ``path``."""
+    for command in (["check"], ["format", "--check", "--diff"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *command, "--isolated", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.fixture(autouse=True)

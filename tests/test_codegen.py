@@ -14,7 +14,7 @@ from types import ModuleType
 
 import pytest
 import torch
-from conftest import ALL_SPECS, ROOT, spec_id
+from conftest import ALL_SPECS, ROOT, assert_ruff_accepts, spec_id
 
 import archcompile
 from archcompile.backends.codegen import edited_by_hand, split_header
@@ -65,14 +65,7 @@ def test_ruff_default_settings_accept_generated_source(path: Path, tmp_path: Pat
     source = archcompile.generate_source(archcompile.load_spec(path))
     target = tmp_path / f"{path.stem}.py"
     target.write_text(source)
-    for command in (["check"], ["format", "--check", "--diff"]):
-        result = subprocess.run(
-            [sys.executable, "-m", "ruff", *command, "--isolated", str(target)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
+    assert_ruff_accepts(target)
 
 
 @pytest.mark.parametrize("path", ALL_SPECS, ids=spec_id)
