@@ -101,7 +101,8 @@ class Graph(_Node):
     blocks: list[Block]
     outputs: tuple[str, ...]
     definitions: dict[str, Definition]
-    #: spec parameters that change spatial sizes or repeat counts: generated
+    #: spec parameters that change spatial sizes, repeat counts or which modules
+    #: a layer becomes (or reach a composite block through defaults): generated
     #: source bakes their values in instead of exposing them as arguments
     structural_params: frozenset[str] = frozenset()
 

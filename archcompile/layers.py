@@ -345,8 +345,5 @@ LAYER_KINDS: dict[str, type[LayerSpec]] = {m.model_fields["kind"].default: m for
 #: any layer, discriminated by its ``kind`` (for typing IR fields)
 Layer = Annotated[Union[_MODELS], Field(discriminator="kind")]  # noqa: UP007
 
-#: kinds usable as the ``activation:`` of a conv or linear layer
-ACTIVATION_KINDS: tuple[str, ...] = Activation.__args__  # type: ignore[attr-defined]
-
 #: structural words of the language that are not layers
 COMBINATORS: tuple[str, ...] = ("concat", "add", "repeat")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from archcompile.compare import BlockChange
 from archcompile.shapes import ShapeReport, format_shape
+
+if TYPE_CHECKING:  # compare imports the code generator, which shapes does not need
+    from archcompile.compare import BlockChange
 
 
 def shapes_table(report: ShapeReport, spec: str, batch: int, depth: int) -> Table:

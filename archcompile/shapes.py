@@ -422,15 +422,6 @@ def infer_shapes(graph: Graph) -> ShapeReport:
 
 
 def node_shape(node: Node, shape: Shape) -> Shape:
-    """Output shape of one node on symbolic dimensions (for the code generator)."""
+    """Output shape of one node, without counts or checks that need known sizes
+    (the code generator calls it on symbolic and on concrete shapes)."""
     return _Walker(symbolic=True).node(node, shape, "").shape
-
-
-def body_shapes(nodes: list[Node], shape: Shape) -> list[Shape]:
-    """Output shape after each node of a body, on symbolic dimensions."""
-    walker = _Walker(symbolic=True)
-    shapes = []
-    for index, node in enumerate(nodes):
-        shape = walker.node(node, shape, f"[{index}]").shape
-        shapes.append(shape)
-    return shapes

@@ -42,11 +42,6 @@ class Expr:
 
     __radd__ = __add__
 
-    def __sub__(self, other: object) -> Dim:
-        if isinstance(other, (int, Expr)) and not isinstance(other, bool):
-            return self._combine(other, -1)
-        return NotImplemented
-
     def __mul__(self, other: object) -> Dim:
         if isinstance(other, int) and not isinstance(other, bool):
             return _normal({n: c * other for n, c in self.terms}, self.const * other)
@@ -76,10 +71,6 @@ def _normal(terms: dict[str, int], const: int) -> int | Expr:
     return Expr(kept, const) if kept else const
 
 
-def add(a: Dim, b: Dim) -> Dim:
-    return None if a is None or b is None else a + b
-
-
 def mul(a: Dim, b: Dim) -> Dim:
     """Product, or ``None`` when both sides are symbolic (not linear)."""
     if a is None or b is None:
@@ -94,17 +85,6 @@ def render(value: Dim) -> str:
     if value is None:
         return "?"
     return value.render() if isinstance(value, Expr) else str(value)
-
-
-def is_known(*values: object) -> bool:
-    """True when every value is a plain integer (or a tuple of them)."""
-    for value in values:
-        if isinstance(value, tuple):
-            if not is_known(*value):
-                return False
-        elif isinstance(value, bool) or not isinstance(value, (int, str, float)):
-            return False
-    return True
 
 
 def substitute(value: object, known: dict[str, object]) -> object:

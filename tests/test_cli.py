@@ -229,3 +229,14 @@ def test_build_writes_readable_files_and_refuses_odd_combinations(cli, tmp_path:
     assert result.code == 2 and "need a file" in result.err
     stale = cli("build", "specs/googlenet.yaml", "-o", target, "--check", "--set", "num_classes=3")
     assert "--set num_classes=3" in stale.err
+
+
+def test_a_bad_set_value_is_blamed_on_the_option(cli) -> None:
+    result = cli("shapes", "specs/googlenet.yaml", "--set", "num_classes=0")
+    assert result.code == 1
+    first, note = result.err.splitlines()[:2]
+    assert (
+        first
+        == "--set num_classes=0: error: a channel count must be at least 1, got 0 (at params.num_classes)"
+    )
+    assert "blocks.head[1].linear (specs/googlenet.yaml:35)" in note

@@ -241,3 +241,18 @@ def test_spec_params_reaching_inside_a_class_are_baked(tmp_path: Path) -> None:
     assert "nn.GELU()" in source
     module = _module(source, tmp_path, "baked")
     assert module.Net()(torch.randn(1, 3, 8, 8)).shape == (1, 4, 8, 8)
+
+
+def test_a_block_used_on_an_image_and_on_a_vector(tmp_path: Path) -> None:
+    spec = archcompile.load_spec_text(
+        "archc: 1\nname: Net\ninput: [3, 4, 4]\n"
+        "define:\n  norm_act:\n    layers: [batchnorm, relu]\n"
+        "blocks:\n  features: [{conv: {out: 2, kernel: 1}}, norm_act]\n"
+        "  head: [flatten, norm_act, {linear: {out: 10}}]\n",
+        "mixed.yaml",
+    )
+    archcompile.build(spec)(torch.randn(2, 3, 4, 4))  # the live backend handles it
+    with pytest.raises(CodegenError) as info:
+        archcompile.generate_source(spec)
+    assert info.value.first.message.endswith("block 'norm_act' is used on an image and on a vector")
+    assert (info.value.first.line, info.value.first.path) == (9, "blocks.head[1]")

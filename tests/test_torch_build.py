@@ -81,3 +81,27 @@ def test_oversized_model_is_refused_before_allocation() -> None:
     message = info.value.first.message
     assert "2,800,000,000 parameters (10.4 GiB in float32)" in message
     assert "--max-params" in info.value.first.hint
+
+
+def test_nested_composite_blocks_are_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each composite block's members are built once: building used to walk a
+    block's body twice, doubling the work at every level of nesting."""
+    depth = 12
+    lines = ["define:", "  d0:", "    layers: [{conv: {out: 4, kernel: 1}}]"]
+    for i in range(1, depth):
+        lines += [f"  d{i}:", f"    layers: [d{i - 1}]"]
+    spec = archcompile.load_spec_text(
+        "archc: 1\nname: Deep\ninput: [4, 4, 4]\n"
+        + "\n".join(lines)
+        + f"\nblocks:\n  b: [d{depth - 1}]\n"
+    )
+    made = []
+    original = torch.nn.Conv2d.__init__
+
+    def counting(self, *args, **kwargs):
+        made.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Conv2d, "__init__", counting)
+    model = archcompile.build(spec)
+    assert len(made) == sum(isinstance(m, torch.nn.Conv2d) for m in model.modules()) == 1

@@ -38,7 +38,6 @@ from archcompile.spec.names import class_name
 from archcompile.symbolic import Dim, Expr, substitute
 
 HEADER_LINES = 4
-SOURCE_HASH_PREFIX = "# archc-source-sha256: "
 
 
 def templates_dir() -> Path:
@@ -177,6 +176,14 @@ class _Generator:
             return
         self.registered.add(id(node))  # the graph keeps every node alive
         if seen is not None:
+            if len(shape) != len(seen[0][1]):
+                # one class cannot take an image in one place and a vector in another
+                # (its first argument is in_channels or in_features, its norms 2-D or 1-D)
+                raise self.fail(
+                    node.origin,
+                    f"block {node.block!r} is used on an image and on a vector",
+                    "define two blocks, one for each kind of input",
+                )
             seen.append((node, shape))
             return
         self.instances[node.block] = [(node, shape)]

@@ -42,9 +42,16 @@ def _base_name(node: Node) -> str:
 
 
 def members(body: list[Node]) -> list[Member]:
-    """Attribute names for the steps of a composite block."""
-    reserved = {name for node in body if isinstance(node, BranchNode) for name in node.branches}
+    """Attribute names for the steps of a composite block.
+
+    A kind or block used once keeps its name (``conv``); used several times it
+    is numbered (``conv1``, ``conv2``), skipping every name already taken by a
+    branch or another member, so that no two steps share an attribute.
+    """
+    branches = {name for node in body if isinstance(node, BranchNode) for name in node.branches}
     counts = Counter(_base_name(n) for n in body if not isinstance(n, BranchNode))
+    plain = {base for base, count in counts.items() if count == 1 and base not in branches}
+    taken = branches | plain
     seen: Counter[str] = Counter()
     result = []
     for node in body:
@@ -52,14 +59,15 @@ def members(body: list[Node]) -> list[Member]:
             result.append(Member(node, None))
             continue
         base = _base_name(node)
-        if counts[base] == 1 and base not in reserved:
+        if base in plain:
             result.append(Member(node, base))
             continue
-        seen[base] += 1
-        name = f"{base}{seen[base]}"
-        while name in reserved:
+        while True:
             seen[base] += 1
             name = f"{base}{seen[base]}"
+            if name not in taken:
+                break
+        taken.add(name)
         result.append(Member(node, name))
     return result
 

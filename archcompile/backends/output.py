@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from archcompile.backends.codegen import edited_by_hand
@@ -52,20 +53,27 @@ def default_mode() -> int:
     return 0o666 & ~mask
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step: readers see old or new, never half."""
+def replace_atomically(path: Path, write: Callable[[str], None]) -> None:
+    """Replace ``path`` in one step: ``write(tmp)`` fills a temporary file in the
+    same folder, which is then renamed over ``path``. Readers see the old file
+    or the new one, never half of one; on failure the old file stays."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     os.chmod(tmp, default_mode())  # mkstemp's 0600 would survive the rename
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
+        write(tmp)
+        with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` (see :func:`replace_atomically`)."""
+    replace_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8", newline="\n"))
 
 
 def write_generated(path: Path, text: str, force: bool = False) -> None:

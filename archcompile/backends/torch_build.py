@@ -100,6 +100,20 @@ BUILDERS: dict[str, Callable[[Any, Shape], list[nn.Module]]] = {
 }
 
 
+def join(mode: str, outputs: list[Tensor]) -> Tensor:
+    """Outputs of parallel branches concatenated on channels, or summed in order."""
+    if mode == "concat":
+        return torch.cat(outputs, 1)
+    total = outputs[0]
+    for output in outputs[1:]:
+        total = total + output
+    return total
+
+
+# Internal attributes of the modules below start with "_": spec names cannot,
+# so a block or branch called ``mode`` or ``outputs`` never collides with them.
+
+
 class Branches(nn.Module):
     """Parallel branches on one input, concatenated on channels or summed.
 
@@ -108,23 +122,19 @@ class Branches(nn.Module):
 
     def __init__(self, mode: str, branches: dict[str, nn.Module | None]) -> None:
         super().__init__()
-        self.mode = mode
-        self.order = list(branches)
+        self._mode = mode
+        self._order = list(branches)
         for name, module in branches.items():
             if module is not None:
                 self.add_module(name, module)
 
     def forward(self, x: Tensor) -> Tensor:
-        outputs = [getattr(self, name)(x) if name in self._modules else x for name in self.order]
-        if self.mode == "concat":
-            return torch.cat(outputs, 1)
-        total = outputs[0]
-        for output in outputs[1:]:
-            total = total + output
-        return total
+        return join(
+            self._mode, [self._modules[n](x) if n in self._modules else x for n in self._order]
+        )
 
     def extra_repr(self) -> str:
-        return f"mode={self.mode!r}"
+        return f"mode={self._mode!r}"
 
 
 class CompositeBlock(nn.Module):
@@ -132,36 +142,29 @@ class CompositeBlock(nn.Module):
 
     def __init__(self, block: str, steps: list[tuple[str | None, Any]]) -> None:
         super().__init__()
-        self.block = block
-        self.steps: list[tuple[str, Any]] = []
+        self._block = block
+        self._steps: list[tuple[str, Any]] = []
         for attr, item in steps:
             if isinstance(item, Branches):
-                for name in item.order:
+                for name in item._order:
                     if name in item._modules:
                         self.add_module(name, item._modules[name])
-                self.steps.append(("branches", (item.mode, item.order)))
+                self._steps.append(("branches", (item._mode, item._order)))
             else:
                 self.add_module(attr, item)  # type: ignore[arg-type]
-                self.steps.append(("module", attr))
+                self._steps.append(("module", attr))
 
     def forward(self, x: Tensor) -> Tensor:
-        for step, value in self.steps:
+        for step, value in self._steps:
             if step == "module":
-                x = getattr(self, value)(x)
-                continue
-            mode, order = value
-            outputs = [getattr(self, name)(x) if name in self._modules else x for name in order]
-            if mode == "concat":
-                x = torch.cat(outputs, 1)
+                x = self._modules[value](x)
             else:
-                total = outputs[0]
-                for output in outputs[1:]:
-                    total = total + output
-                x = total
+                mode, order = value
+                x = join(mode, [self._modules[n](x) if n in self._modules else x for n in order])
         return x
 
     def extra_repr(self) -> str:
-        return f"block={self.block!r}"
+        return f"block={self._block!r}"
 
 
 class GraphModule(nn.Module):
@@ -169,20 +172,24 @@ class GraphModule(nn.Module):
 
     def __init__(self, graph: Graph, blocks: dict[str, nn.Module]) -> None:
         super().__init__()
-        self.spec_name = graph.name
-        self.wiring = [(block.name, block.inputs) for block in graph.blocks]
-        self.outputs = list(graph.outputs)
+        self._spec_name = graph.name
+        self._wiring = [(block.name, block.inputs) for block in graph.blocks]
+        self._outputs = list(graph.outputs)
         for name, module in blocks.items():
             self.add_module(name, module)
 
+    @property
+    def spec_name(self) -> str:
+        return self._spec_name
+
     def forward(self, x: Tensor) -> Tensor:
         values = {INPUT: x}
-        for name, inputs in self.wiring:
-            values[name] = getattr(self, name)(values[inputs[0]])
-        return values[self.outputs[0]]
+        for name, inputs in self._wiring:
+            values[name] = self._modules[name](values[inputs[0]])
+        return values[self._outputs[0]]
 
     def extra_repr(self) -> str:
-        return f"spec={self.spec_name!r}"
+        return f"spec={self._spec_name!r}"
 
 
 class _Builder:
@@ -198,7 +205,8 @@ class _Builder:
         if isinstance(node, LayerNode):
             return BUILDERS[node.op.kind](node.op, shape), SHAPE_RULES[node.op.kind](node.op, shape)
         if isinstance(node, CallNode):
-            return [self.composite(node, shape)], self._shape_after(node, shape)
+            module, out = self.composite(node, shape)
+            return [module], out
         branches, out = self.branches(node, shape)
         return [Branches(node.node, branches)], out
 
@@ -213,7 +221,9 @@ class _Builder:
             return result, outs[0]
         return result, (sum(o[0] for o in outs), *outs[0][1:])  # type: ignore[misc]
 
-    def composite(self, node: CallNode, shape: Shape) -> CompositeBlock:
+    def composite(self, node: CallNode, shape: Shape) -> tuple[CompositeBlock, Shape]:
+        """The module for one use of a composite block, and its output shape
+        (each member is built once: nested blocks must not multiply the work)."""
         steps: list[tuple[str | None, Any]] = []
         for member in members(node.body):
             if member.attr is None:
@@ -222,17 +232,9 @@ class _Builder:
                 continue
             modules, shape = self.node(member.node, shape)
             steps.append(
-                (
-                    member.attr,
-                    modules[0] if len(modules) == 1 else nn.Sequential(*modules),
-                )
+                (member.attr, modules[0] if len(modules) == 1 else nn.Sequential(*modules))
             )
-        return CompositeBlock(node.block, steps)
-
-    def _shape_after(self, node: CallNode, shape: Shape) -> Shape:
-        for inner in node.body:
-            _, shape = self.node(inner, shape)
-        return shape
+        return CompositeBlock(node.block, steps), shape
 
 
 def check_size(graph: Graph, max_params: int = DEFAULT_LIMITS.max_params) -> int:

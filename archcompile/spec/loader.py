@@ -31,7 +31,7 @@ from archcompile.spec.schema import (
     SpecDocument,
 )
 from archcompile.spec.scope import DefinitionSource
-from archcompile.spec.source import SourceMap, SpecPath, parse_yaml, read_text
+from archcompile.spec.source import Mark, SourceMap, SpecPath, parse_yaml, read_text
 
 STDLIB_NAME = "archcompile/stdlib/blocks.yaml"
 
@@ -106,11 +106,12 @@ def _finish(display, document, smap, overrides, input_shape, limits) -> Spec:
         for name in document.get("define", {}) if isinstance(document.get("define"), dict) else {}:
             keys[("define", name)] = tuple(DefinitionDoc.model_fields)
         raise SpecError(validation_diagnostics(exc, smap, (), keys)) from None
-    definitions = dict(_stdlib(limits))
+    raw_library, library_definitions = _stdlib()
+    definitions = dict(library_definitions)
     for name, definition in validated.define.items():
         definitions[name] = DefinitionSource(name, definition, smap, ("define", name))
     graph, used = expand(validated, smap, definitions, limits)
-    library = {name: _stdlib_raw()[name] for name in sorted(used) if name not in validated.define}
+    library = {name: raw_library[name] for name in sorted(used) if name not in validated.define}
     canonical = json.dumps(
         {"spec": document, "library": library}, sort_keys=True, ensure_ascii=True
     )
@@ -240,27 +241,25 @@ def _apply_overrides(document, smap, overrides: dict[str, str], input_shape) -> 
                 Diagnostic(f"--set {key}={text}: a parameter must be a number, boolean or string")
             )
         params[key] = value
+        # a mistake in this value is the option's, not the spec line it replaced
+        shown = text if len(text) <= 24 else text[:21] + "..."
+        smap.values[("params", key)] = Mark(f"--set {key}={shown}", None, None)
     if input_shape is not None:
         document["input"] = list(input_shape)
 
 
 @functools.cache
-def _stdlib_raw() -> dict[str, Any]:
+def _stdlib() -> tuple[dict[str, Any], dict[str, DefinitionSource]]:
+    """The standard library's raw ``define`` mapping (hashed into specs that
+    use it) and its validated definitions, read once per process."""
     text = resources.files("archcompile").joinpath("stdlib/blocks.yaml").read_text("utf-8")
     document, smap = parse_yaml(text, STDLIB_NAME)
-    _stdlib_raw.smap = smap  # type: ignore[attr-defined]
-    return document["define"]
-
-
-@functools.cache
-def _stdlib(limits: Limits) -> dict[str, DefinitionSource]:
-    raw = _stdlib_raw()
-    smap: SourceMap = _stdlib_raw.smap  # type: ignore[attr-defined]
-    library = LibraryDocument.model_validate({"archc": 1, "define": raw})
-    return {
+    library = LibraryDocument.model_validate(document)
+    definitions = {
         name: DefinitionSource(name, definition, smap, ("define", name))
         for name, definition in library.define.items()
     }
+    return document["define"], definitions
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:

@@ -95,7 +95,8 @@ def definition_problem(name: str) -> str | None:
     """Why ``name`` cannot name a ``define:`` entry, or None when it can."""
     from archcompile.layers import COMBINATORS, LAYER_KINDS
 
-    problem = identifier_problem(name, "block definition")
+    # a use of the block inside another one is an attribute named after it
+    problem = attribute_problem(name, "block definition")
     if problem:
         return problem
     if name in LAYER_KINDS or name in COMBINATORS:

@@ -37,11 +37,12 @@ _TAG_WORDS = {
 
 @dataclass(frozen=True)
 class Mark:
-    """A position in a spec file; line and column are 1-based."""
+    """A position in a spec file; line and column are 1-based. A value given on
+    the command line has the option as its "file" and no line."""
 
     file: str
-    line: int
-    column: int
+    line: int | None
+    column: int | None
 
 
 def format_path(path: SpecPath) -> str:
@@ -73,14 +74,6 @@ class SourceMap:
     def key(self, path: SpecPath) -> Mark | None:
         """The mark of the key that introduces ``path`` (falls back to values)."""
         return self.keys.get(path) or self.value(path)
-
-    def graft(self, other: SourceMap, prefix: SpecPath = ()) -> None:
-        """Copy ``other``'s marks under ``prefix``, replacing what was there."""
-        for table, theirs in ((self.values, other.values), (self.keys, other.keys)):
-            for path in [p for p in table if p[: len(prefix)] == prefix and len(p) > len(prefix)]:
-                del table[path]
-            for path, mark in theirs.items():
-                table[prefix + path] = mark
 
     def diagnostic(
         self,

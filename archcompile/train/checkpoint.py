@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from archcompile.backends.output import default_mode
+from archcompile.backends.output import replace_atomically
 from archcompile.errors import CheckpointError, Diagnostic
 
 FORMAT = "archc-checkpoint"
@@ -56,20 +54,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _replace_with(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, default_mode())
-    try:
-        write(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def optimizer_tensors(
@@ -105,10 +89,10 @@ def save(
     """Write a checkpoint into ``directory`` (atomically, file by file)."""
     directory.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().cpu().contiguous() for k, v in model_state.items()}
-    _replace_with(
+    replace_atomically(
         directory / MODEL_FILE, lambda tmp: save_file(weights, tmp, metadata={"format": "pt"})
     )
-    _replace_with(directory / STATE_FILE, lambda tmp: save_file(state, tmp))
+    replace_atomically(directory / STATE_FILE, lambda tmp: save_file(state, tmp))
     meta = {
         "format": FORMAT,
         "version": VERSION,
@@ -116,7 +100,7 @@ def save(
         "files": {name: _sha256(directory / name) for name in (MODEL_FILE, STATE_FILE)},
     }
     text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
-    _replace_with(directory / JSON_FILE, lambda tmp: Path(tmp).write_text(text))
+    replace_atomically(directory / JSON_FILE, lambda tmp: Path(tmp).write_text(text))
 
 
 def resolve(path: Path) -> Path:
@@ -169,9 +153,14 @@ def load(path: Path, with_state: bool = True) -> Checkpoint:
 
 
 def check_fits(
-    checkpoint: Checkpoint, model: torch.nn.Module, spec_sha256: str, spec_display: str
+    checkpoint: Checkpoint,
+    model: torch.nn.Module,
+    spec_sha256: str,
+    spec_display: str,
+    allow_spec_change: bool = False,
 ) -> None:
-    """Refuse weights trained for another spec, naming what differs."""
+    """Refuse weights trained for another spec, naming what differs. With
+    ``allow_spec_change``, another spec is accepted when its weights fit."""
     trained = checkpoint.meta.get("spec", {})
     ours = model.state_dict()
     missing = [k for k in ours if k not in checkpoint.model]
@@ -196,7 +185,7 @@ def check_fits(
             f"checkpoint of spec {trained.get('path', '?')!r} does not fit {spec_display}: "
             + "; ".join(detail),
         )
-    if trained.get("sha256") != spec_sha256:
+    if trained.get("sha256") != spec_sha256 and not allow_spec_change:
         raise _error(
             where,
             f"checkpoint was trained with a different spec ({trained.get('path', '?')}, sha256 "

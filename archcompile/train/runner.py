@@ -7,7 +7,6 @@ from pathlib import Path
 import torch
 
 from archcompile.backends.torch_build import build_graph
-from archcompile.errors import CheckpointError
 from archcompile.limits import DEFAULT_LIMITS
 from archcompile.spec import Spec
 from archcompile.train import checkpoint
@@ -26,12 +25,7 @@ def evaluate_checkpoint(
 ) -> Evaluation:
     saved = checkpoint.load(path, with_state=False)
     model = build_graph(spec.graph, max_params)
-    try:
-        checkpoint.check_fits(saved, model, spec.sha256, spec.display)
-    except CheckpointError as exc:
-        # a different spec whose weights still fit may be used on request
-        if not (allow_spec_change and "different spec" in exc.first.message):
-            raise
+    checkpoint.check_fits(saved, model, spec.sha256, spec.display, allow_spec_change)
     model.load_state_dict(saved.model, strict=True)
     channels, height, width = spec.graph.input
     images, labels = load_split("test", data_dir, limit_test)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from torch.utils.data import DistributedSampler
 
-from archcompile.backends.torch_build import build_graph
+from archcompile.backends.torch_build import build_graph, check_size
 from archcompile.errors import CheckpointError, Diagnostic, TrainingError
 from archcompile.limits import DEFAULT_LIMITS
 from archcompile.shapes import infer_shapes
@@ -166,6 +166,8 @@ def _train(spec, config, out, resume, console, on_step, dist) -> TrainResult:
                 hint="pass --resume to continue it, or choose another --out",
             )
         )
+    # refuse an oversized model before preparing gigabytes of images for it
+    check_size(spec.graph, config.max_params)
     torch.manual_seed(config.seed)
     data = load_fashion_mnist(
         Path(config.data_dir), (height, width), channels, config.limit_train, config.limit_test
