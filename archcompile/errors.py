@@ -12,6 +12,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+#: longest piece of user input a message quotes: never echo a megabyte back
+QUOTE_LIMIT = 60
+
+
+def clip(text: str) -> str:
+    """``text`` shortened to ``QUOTE_LIMIT`` characters for a message."""
+    return text if len(text) <= QUOTE_LIMIT else text[: QUOTE_LIMIT - 3] + "..."
+
+
+def clipped_repr(value: object) -> str:
+    """``repr(value)``, shortened for a message."""
+    return clip(repr(value))
+
 
 @dataclass(frozen=True)
 class Diagnostic:

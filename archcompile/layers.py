@@ -19,6 +19,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, model_validator
 from pydantic_core import PydanticCustomError
 
+from archcompile.errors import clip
 from archcompile.limits import MAX_INT
 
 Pair = tuple[int, int]
@@ -27,8 +28,7 @@ Pair = tuple[int, int]
 def _shown(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 60 else text[:57] + "..."  # never echo a huge value
+    return clip(repr(value) if isinstance(value, str) else str(value))
 
 
 def _integer(value: Any, minimum: int, what: str) -> int:

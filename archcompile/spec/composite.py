@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archcompile.errors import LimitError
+from archcompile.errors import LimitError, clipped_repr
 from archcompile.ir import BranchNode, CallNode, Node
 from archcompile.spec.names import GENERATED_NAMES, HELPER_CLASSES, class_name, did_you_mean
 from archcompile.spec.scope import (
@@ -19,7 +19,6 @@ from archcompile.spec.scope import (
     Value,
     duplicates,
     group_name,
-    shown,
     tupled,
 )
 from archcompile.spec.source import SourceMap, SpecPath
@@ -158,7 +157,7 @@ class CompositeBlocks:
             self.error(
                 smap,
                 argpath,
-                f"arguments of {name} must be a list or a mapping, got {shown(raw)}",
+                f"arguments of {name} must be a list or a mapping, got {clipped_repr(raw)}",
                 form,
             )
             raise Abort
@@ -178,7 +177,7 @@ class CompositeBlocks:
                 self.error(
                     smap,
                     arg_path,
-                    f"argument {group_name(param)!r} of {name} must be a list [{', '.join(param)}], got {shown(value.value)}",
+                    f"argument {group_name(param)!r} of {name} must be a list [{', '.join(param)}], got {clipped_repr(value.value)}",
                     form,
                 )
                 failed = True
@@ -188,7 +187,7 @@ class CompositeBlocks:
                     self.error(
                         part.where.smap,
                         part.where.path,
-                        f"argument {leaf!r} of {name} must be a single value, got {shown(part.value)}",
+                        f"argument {leaf!r} of {name} must be a single value, got {clipped_repr(part.value)}",
                         form,
                     )
                     failed = True

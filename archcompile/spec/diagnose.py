@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import ValidationError
 
-from archcompile.errors import Diagnostic
+from archcompile.errors import Diagnostic, clipped_repr
 from archcompile.spec.names import closest, did_you_mean
 from archcompile.spec.source import SourceMap, SpecPath
 
@@ -19,11 +17,6 @@ _GENERIC = {
     "too_short": "must not be empty",
     "bool_type": "must be true or false",
 }
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def validation_diagnostics(
@@ -76,9 +69,9 @@ def validation_diagnostics(
             path = path[:-1]
         elif kind == "literal_error":
             expected = error.get("ctx", {}).get("expected", "")
-            message = f"{_shown(error['input'])} is not allowed here; expected {expected}"
+            message = f"{clipped_repr(error['input'])} is not allowed here; expected {expected}"
         elif kind in _GENERIC:
-            message = f"{_GENERIC[kind]}, got {_shown(error['input'])}"
+            message = f"{_GENERIC[kind]}, got {clipped_repr(error['input'])}"
         else:
             message = error["msg"]
         diagnostics.append(target_map.diagnostic(path, message, hint=hint, key=is_key))

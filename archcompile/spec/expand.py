@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from archcompile.errors import Diagnostic, LimitError, SpecError
+from archcompile.errors import Diagnostic, LimitError, SpecError, clipped_repr
 from archcompile.ir import (
     INPUT,
     Block,
@@ -44,7 +44,6 @@ from archcompile.spec.scope import (
     Value,
     Where,
     has_expr,
-    shown,
     tupled,
 )
 from archcompile.spec.source import SourceMap, SpecPath, format_path
@@ -196,7 +195,7 @@ class Expander(CompositeBlocks):
     # -- lists and items ---------------------------------------------------
     def expand_list(self, items: Any, path: SpecPath, smap: SourceMap, scope: Scope) -> list[Node]:
         if not isinstance(items, list):
-            self.error(smap, path, f"expected a list of layers, got {shown(items)}")
+            self.error(smap, path, f"expected a list of layers, got {clipped_repr(items)}")
             return []
         nodes: list[Node] = []
         for index, item in enumerate(items):
@@ -236,7 +235,7 @@ class Expander(CompositeBlocks):
             self.error(
                 smap,
                 path,
-                f"expected a layer (a kind, or {{kind: arguments}}), got {shown(item)}",
+                f"expected a layer (a kind, or {{kind: arguments}}), got {clipped_repr(item)}",
             )
             raise Abort
         if kind in LAYER_KINDS:
@@ -284,7 +283,7 @@ class Expander(CompositeBlocks):
                 items=tuple(items),  # type: ignore[arg-type]
             )
         if isinstance(raw, dict):
-            self.error(smap, path, f"expected a value, got a mapping {shown(raw)}")
+            self.error(smap, path, f"expected a value, got a mapping {clipped_repr(raw)}")
             return None
         return Value(raw, raw, Where(smap, path))
 
@@ -307,7 +306,7 @@ class Expander(CompositeBlocks):
             self.error(
                 smap,
                 argpath,
-                f"arguments of {kind!r} must be a mapping, got {shown(args)}",
+                f"arguments of {kind!r} must be a mapping, got {clipped_repr(args)}",
                 f"write '- {kind}: {{{example}}}'",
             )
             raise Abort
@@ -417,7 +416,7 @@ class Expander(CompositeBlocks):
             self.error(
                 times.where.smap,
                 times.where.path,
-                f"repeat times must be a positive integer, got {shown(count)}",
+                f"repeat times must be a positive integer, got {clipped_repr(count)}",
             )
             raise Abort
         if count > self.limits.max_layers:

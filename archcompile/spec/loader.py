@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from archcompile.errors import Diagnostic, LimitError, SpecError, UsageError
+from archcompile.errors import Diagnostic, LimitError, SpecError, UsageError, clipped_repr
 from archcompile.ir import Graph
 from archcompile.limits import DEFAULT_LIMITS, Limits
 from archcompile.spec.diagnose import validation_diagnostics
@@ -121,7 +121,7 @@ def _finish(display, document, smap, overrides, input_shape, limits) -> Spec:
 def _parse_document(text: str, display: str, limits: Limits) -> tuple[dict[str, Any], SourceMap]:
     document, smap = parse_yaml(text, display, limits)
     if not isinstance(document, dict):
-        shown = "a list" if isinstance(document, list) else f"the scalar {_shown(document)}"
+        shown = "a list" if isinstance(document, list) else f"the scalar {clipped_repr(document)}"
         raise SpecError(
             smap.diagnostic(
                 (),
@@ -129,11 +129,6 @@ def _parse_document(text: str, display: str, limits: Limits) -> tuple[dict[str, 
             )
         )
     return document, smap
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _load_document(

@@ -84,8 +84,3 @@ def duplicates(names: list[str]) -> list[str]:
             repeated.append(name)
         seen.add(name)
     return repeated
-
-
-def shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

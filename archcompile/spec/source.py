@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from archcompile.errors import Diagnostic, LimitError, SpecError
+from archcompile.errors import Diagnostic, LimitError, SpecError, clipped_repr
 from archcompile.limits import DEFAULT_LIMITS, Limits
 
 SpecPath = tuple[str | int, ...]
@@ -320,9 +320,11 @@ class _Builder:
             value = self.loader.construct_object(node)
         except (ValueError, KeyError, IndexError, yaml.YAMLError):
             kind = _TAG_WORDS.get(node.tag, _short_tag(node.tag))
-            raise self.fail(node, path, f"{_clip(node.value)} is not a valid {kind}") from None
+            raise self.fail(
+                node, path, f"{clipped_repr(node.value)} is not a valid {kind}"
+            ) from None
         if isinstance(value, float) and not math.isfinite(value):
-            raise self.fail(node, path, f"{_clip(node.value)} is not a finite number")
+            raise self.fail(node, path, f"{clipped_repr(node.value)} is not a finite number")
         return value
 
     def _mapping(self, node: yaml.MappingNode, path: SpecPath) -> dict[str, Any]:
@@ -358,12 +360,6 @@ class _Builder:
             self.smap.keys[path + (key,)] = self.mark(key_node)
             result[key] = self.build(value_node, path + (key,))
         return result
-
-
-def _clip(text: str) -> str:
-    """``repr(text)``, shortened: messages must not echo a megabyte of input."""
-    shown = repr(text)
-    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def _short_tag(tag: str) -> str:
