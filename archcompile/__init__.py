@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from archcompile.errors import ArchcError
-from archcompile.shapes import ShapeReport
 from archcompile.spec import Spec, load_spec, load_spec_text
+from archcompile.tree import ShapeReport, Tree
 
 if TYPE_CHECKING:
     import torch
@@ -23,10 +23,9 @@ __version__ = "0.1.0"
 
 
 def infer_shapes(spec: Spec) -> ShapeReport:
-    """Shapes, parameter counts and MACs of every block, without torch."""
-    from archcompile.shapes import infer_shapes as _infer
-
-    return _infer(spec.graph)
+    """Shapes, parameter counts and MACs of every node (the annotated tree),
+    without torch."""
+    return spec.tree()
 
 
 def build(spec: Spec) -> torch.nn.Module:
@@ -47,6 +46,7 @@ __all__ = [
     "ArchcError",
     "ShapeReport",
     "Spec",
+    "Tree",
     "build",
     "generate_source",
     "infer_shapes",

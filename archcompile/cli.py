@@ -84,7 +84,7 @@ def shapes(
     loaded = _load(spec, overrides, input_shape)
     report = infer_shapes(loaded)
     if as_json:
-        print(json.dumps(report.to_json(loaded.display, batch), indent=2))
+        print(json.dumps(report.to_json(loaded.display, batch, depth), indent=2))
         return
     out.print(shapes_table(report, loaded.display, batch, depth))
 

@@ -35,7 +35,16 @@ class Origin(_Node):
     path: str = ""
 
 
-class LayerNode(_Node):
+class _Step(_Node):
+    """What every node of a body may carry: a chosen name (its attribute, and a
+    value later nodes can read) and the names it reads instead of the
+    previous node's output (``from:``)."""
+
+    name: str | None = None
+    reads: tuple[str, ...] = ()
+
+
+class LayerNode(_Step):
     """One layer of a built-in kind."""
 
     node: Literal["layer"] = "layer"
@@ -45,16 +54,28 @@ class LayerNode(_Node):
     origin: Origin = Origin()
 
 
-class BranchNode(_Node):
+class BranchNode(_Step):
     """Parallel branches on the same input, joined on channels (``concat``) or
     summed (``add``; an empty branch is the identity)."""
 
     node: Literal["concat", "add"]
     branches: dict[str, list[Node]]
+    #: branches written as one item rather than a list: the module itself,
+    #: not an ``nn.Sequential`` around it
+    singles: frozenset[str] = frozenset()
     origin: Origin = Origin()
 
 
-class CallNode(_Node):
+class JoinNode(_Step):
+    """Several named values joined on channels (``concat``) or summed (``add``):
+    ``- concat:`` with ``from: [a, b]``. It has no module."""
+
+    node: Literal["join"] = "join"
+    mode: Literal["concat", "add"]
+    origin: Origin = Origin()
+
+
+class CallNode(_Step):
     """A use of a composite block from a ``define:`` section."""
 
     node: Literal["call"] = "call"
@@ -67,7 +88,7 @@ class CallNode(_Node):
     origin: Origin = Origin()
 
 
-Node = Annotated[LayerNode | BranchNode | CallNode, Field(discriminator="node")]
+Node = Annotated[LayerNode | BranchNode | JoinNode | CallNode, Field(discriminator="node")]
 
 
 class Definition(_Node):
@@ -78,17 +99,29 @@ class Definition(_Node):
     params: tuple[Any, ...]
     doc: str | None = None
     origin: Origin = Origin()
-    #: names of parameters that set a ``repeat`` count (cannot be generic source)
-    unrolled: frozenset[str] = frozenset()
+    #: parameters that decide the structure (a ``repeat`` count, an activation
+    #: or norm): generated source has one class per combination of their values
+    baked: frozenset[str] = frozenset()
 
 
 class Block(_Node):
     """A named stage of the network; its name becomes a module attribute."""
 
     name: str
-    inputs: tuple[str, ...]  # block names, or "input" for the network input
     body: list[Node]
+    #: written as one item rather than a list: the block is that module itself
+    single: bool = False
     origin: Origin = Origin()
+
+
+class Output(_Node):
+    """One result of the network's ``forward``."""
+
+    name: str  # a block name
+    #: computed and returned only in training mode (auxiliary classifiers)
+    training_only: bool = False
+    #: weight of its loss in ``archc train``
+    loss_weight: float = 1.0
 
 
 class Graph(_Node):
@@ -99,7 +132,7 @@ class Graph(_Node):
     input: tuple[int, int, int]  # channels, height, width (batch is symbolic)
     params: dict[str, Any]
     blocks: list[Block]
-    outputs: tuple[str, ...]
+    outputs: tuple[Output, ...]
     definitions: dict[str, Definition]
     #: spec parameters that change spatial sizes, repeat counts or which modules
     #: a layer becomes (or reach a composite block through defaults): generated

@@ -159,6 +159,9 @@ class LayerSpec(BaseModel):
     #: fields whose values change spatial sizes or which modules a layer becomes;
     #: a spec parameter used in one is baked into generated source as its value
     structural_fields: ClassVar[frozenset[str]] = frozenset()
+    #: fields that decide which modules the layer becomes: a definition's
+    #: parameter used in one is fixed per generated class (one class per value)
+    module_fields: ClassVar[frozenset[str]] = frozenset()
 
 
 class Conv(LayerSpec):
@@ -177,6 +180,7 @@ class Conv(LayerSpec):
     structural_fields: ClassVar[frozenset[str]] = frozenset(
         {"kernel", "stride", "padding", "dilation", "activation", "norm"}
     )
+    module_fields: ClassVar[frozenset[str]] = frozenset({"activation", "norm"})
 
     @model_validator(mode="after")
     def _consistent(self) -> Conv:
@@ -241,6 +245,14 @@ class GlobalAvgPool(LayerSpec):
     """Average over the whole spatial extent: [N, C, H, W] -> [N, C, 1, 1]."""
 
     kind: Literal["global_avgpool"] = "global_avgpool"
+
+
+class AdaptiveAvgPool(LayerSpec):
+    """Average pooling to a fixed output size: [N, C, H, W] -> [N, C, h, w]."""
+
+    kind: Literal["adaptive_avgpool"] = "adaptive_avgpool"
+    size: Annotated[int | Pair, _pair_field(1, "size")]
+    structural_fields: ClassVar[frozenset[str]] = frozenset({"size"})
 
 
 class BatchNorm(LayerSpec):
@@ -319,6 +331,7 @@ class Linear(LayerSpec):
     bias: Flag = True
     activation: Activation | None = None
     structural_fields: ClassVar[frozenset[str]] = frozenset({"activation"})
+    module_fields: ClassVar[frozenset[str]] = frozenset({"activation"})
 
 
 _MODELS: tuple[type[LayerSpec], ...] = (
@@ -326,6 +339,7 @@ _MODELS: tuple[type[LayerSpec], ...] = (
     MaxPool,
     AvgPool,
     GlobalAvgPool,
+    AdaptiveAvgPool,
     BatchNorm,
     LRN,
     ReLU,

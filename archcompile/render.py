@@ -8,7 +8,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from archcompile.shapes import ShapeReport, format_shape
+from archcompile.shapes import format_shape
+from archcompile.tree import ShapeReport
 
 if TYPE_CHECKING:  # compare imports the code generator, which shapes does not need
     from archcompile.compare import BlockChange

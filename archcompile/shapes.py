@@ -13,14 +13,14 @@ fvcore counts them (bias additions, norms, pools and activations count zero).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from archcompile import layers as L
-from archcompile.errors import Diagnostic, ShapeError
-from archcompile.ir import INPUT, BranchNode, CallNode, Graph, LayerNode, Node, Origin
 from archcompile.symbolic import Dim, Expr, mul
+
+if TYPE_CHECKING:
+    from archcompile.ir import Graph
 
 Shape = tuple[Dim, ...]
 
@@ -119,6 +119,11 @@ def _global_pool_shape(layer: L.GlobalAvgPool, shape: Shape) -> Shape:
     return (c, 1, 1)
 
 
+def _adaptive_pool_shape(layer: L.AdaptiveAvgPool, shape: Shape) -> Shape:
+    c, _, _ = _image(layer, shape)
+    return (c, *L.pair(layer.size))
+
+
 def _same(layer: L.LayerSpec, shape: Shape) -> Shape:
     return shape
 
@@ -149,6 +154,7 @@ SHAPE_RULES: dict[str, Callable[[Any, Shape], Shape]] = {
     "maxpool": _pool_shape,
     "avgpool": _pool_shape,
     "global_avgpool": _global_pool_shape,
+    "adaptive_avgpool": _adaptive_pool_shape,
     "batchnorm": _same,
     "lrn": _image_same,
     "relu": _same,
@@ -197,6 +203,7 @@ COUNT_RULES: dict[str, Callable[[Any, Shape, Shape], tuple[int, int]]] = {
     "maxpool": _free,
     "avgpool": _free,
     "global_avgpool": _free,
+    "adaptive_avgpool": _free,
     "batchnorm": _batchnorm_counts,
     "lrn": _free,
     "relu": _free,
@@ -211,217 +218,61 @@ COUNT_RULES: dict[str, Callable[[Any, Shape, Shape], tuple[int, int]]] = {
 }
 
 
-@dataclass
-class Record:
-    """Shape and counts of one block, layer, branch or call."""
+def join_shapes(
+    mode: str, shapes: list[Shape | None], names: list[str] | None = None, what: str = ""
+) -> Shape | None:
+    """The shape of values joined by ``concat`` (channels summed) or ``add``.
 
-    name: str
-    kind: str
-    shape: Shape  # output, without batch
-    params: int = 0
-    macs: int = 0  # per image
-    children: list[Record] = field(default_factory=list)
-
-    def walk(self, depth: int, level: int = 1) -> Iterator[tuple[int, Record]]:
-        yield level, self
-        if level < depth:
-            for child in self.children:
-                yield from child.walk(depth, level + 1)
-
-
-@dataclass
-class ShapeReport:
-    """What ``archc shapes`` prints: per-block shapes and counts."""
-
-    name: str
-    input: tuple[int, int, int]
-    blocks: list[Record]
-
-    @property
-    def total_params(self) -> int:
-        return sum(b.params for b in self.blocks)
-
-    @property
-    def macs_per_image(self) -> int:
-        return sum(b.macs for b in self.blocks)
-
-    def block(self, name: str) -> Record:
-        return next(b for b in self.blocks if b.name == name)
-
-    def to_json(self, spec: str, batch: int = 1) -> dict[str, Any]:
-        return {
-            "spec": spec,
-            "input": [batch, *self.input],
-            "blocks": [
-                {
-                    "name": b.name,
-                    "shape": [batch, *b.shape],
-                    "params": b.params,
-                    "macs": b.macs * batch,
-                }
-                for b in self.blocks
-            ],
-            "total_params": self.total_params,
-            "total_macs": self.macs_per_image * batch,
-        }
-
-
-class _Walker:
-    """Walks a block's nodes, keeping a readable trace for error messages: one
-    line per top-level step of the block, plus the steps inside the composite
-    block or branch being walked when an error occurs."""
-
-    def __init__(self, symbolic: bool = False) -> None:
-        self.trace: list[str] = []
-        self.inner: list[str] = []
-        self.calls: list[CallNode] = []
-        self.depth = 0
-        self.symbolic = symbolic  # Expr/None dims: no counts, no equality checks
-
-    def fail(self, problem: ShapeProblem, origin: Origin, received: Shape) -> ShapeError:
-        notes = []
-        if self.trace or self.inner:
-            inner = self.inner[-12:]
-            skipped = len(self.inner) - len(inner)
-            notes = ["shape trace of this block:", *self.trace]
-            notes += [f"    ... {skipped} earlier steps"] if skipped else []
-            notes += ["  " + line for line in inner]
-        for call in reversed(self.calls):
-            where = f" ({call.origin.file}:{call.origin.line})" if call.origin.file else ""
-            notes.append(f"inside {call.block!r} used at {call.origin.path}{where}")
-        message = str(problem)
-        if "receives" not in message:
-            message += f" (it receives {format_shape(received)})"
-        return ShapeError(
-            Diagnostic(
-                message,
-                file=origin.file,
-                line=origin.line,
-                column=origin.column,
-                path=origin.path or None,
-                hint=problem.hint,
-                notes=tuple(notes),
+    With ``names`` the join is checked (known sizes must agree) and a
+    :class:`ShapeProblem` names the ``what`` (branch or input) at fault.
+    """
+    if any(s is None for s in shapes):
+        return None
+    first: Shape = shapes[0]  # type: ignore[assignment]
+    labels = names or []
+    if mode == "add":
+        for index, other in enumerate(shapes[1:], 1):
+            if labels and other != first:
+                raise _differ(
+                    f"add {what}es differ",
+                    labels,
+                    shapes,
+                    index,
+                    f"every {what} of 'add' must produce the same shape",
+                )
+        return first
+    for index, other in enumerate(shapes):
+        if labels and len(other) != 3:  # type: ignore[arg-type]
+            raise ShapeProblem(
+                f"concat {what} {labels[index]} gives {format_shape(other)}, not an image"  # type: ignore[arg-type]
             )
-        )
-
-    def body(self, nodes: list[Node], shape: Shape, prefix: str) -> tuple[Shape, list[Record]]:
-        records = []
-        for index, node in enumerate(nodes):
-            record = self.node(node, shape, f"{prefix}[{index}]")
-            records.append(record)
-            shape = record.shape
-        return shape, records
-
-    def node(self, node: Node, shape: Shape, name: str) -> Record:
-        top = self.depth == 0
-        self.depth += 1
-        try:
-            record = self._node(node, shape, name)
-        finally:
-            self.depth -= 1
-        label = node.op.kind if isinstance(node, LayerNode) else getattr(node, "block", node.node)
-        line = f"  {node.origin.path or name}: {label} -> {format_shape(record.shape)}"
-        if top:
-            self.trace.append(line)
-            self.inner.clear()
-        else:
-            self.inner.append(line)
-        return record
-
-    def _node(self, node: Node, shape: Shape, name: str) -> Record:
-        if isinstance(node, LayerNode):
-            kind = node.op.kind
-            try:
-                out = SHAPE_RULES[kind](node.op, shape)
-            except ShapeProblem as problem:
-                raise self.fail(problem, node.origin, shape) from None
-            params, macs = (0, 0) if self.symbolic else COUNT_RULES[kind](node.op, shape, out)
-            return Record(name, kind, out, params, macs)
-        if isinstance(node, CallNode):
-            self.calls.append(node)
-            out, children = self.body(node.body, shape, name)
-            self.calls.pop()
-            return _total(Record(name, node.block, out, children=children))
-        return self.branches(node, shape, name)
-
-    def branches(self, node: BranchNode, shape: Shape, name: str) -> Record:
-        outs: dict[str, Shape] = {}
-        children = []
-        for branch, nodes in node.branches.items():
-            out, records = self.body(nodes, shape, f"{name}.{branch}")
-            outs[branch] = out
-            children.append(_total(Record(f"{name}.{branch}", "branch", out, children=records)))
-        first, *others = list(outs)
-        if node.node == "add":
-            for other in others:
-                if not self.symbolic and outs[other] != outs[first]:
-                    raise self._mismatch(
-                        node,
-                        shape,
-                        "add branches differ",
-                        first,
-                        other,
-                        outs,
-                        "every branch of 'add' must produce the same shape",
-                    )
-            return _total(Record(name, node.node, outs[first], children=children))
-        for other, out_shape in outs.items():
-            if len(out_shape) != 3:
-                raise self.fail(
-                    ShapeProblem(
-                        f"concat branch {other} gives {format_shape(out_shape)}, not an image"
-                    ),
-                    node.origin,
-                    shape,
-                )
-        for other in others:
-            if not self.symbolic and outs[other][1:] != outs[first][1:]:
-                raise self._mismatch(
-                    node,
-                    shape,
-                    "concat branches differ in spatial size",
-                    first,
-                    other,
-                    outs,
-                    "concat joins on channels; height and width must match",
-                )
-        channels: Dim = 0
-        for out_shape in outs.values():
-            channels = None if channels is None or out_shape[0] is None else channels + out_shape[0]
-        return _total(Record(name, node.node, (channels, *outs[first][1:]), children=children))
-
-    def _mismatch(self, node, shape, what, first, other, outs, hint) -> ShapeError:
-        return self.fail(
-            ShapeProblem(
-                f"{what}: {first} gives {format_shape(outs[first])}, {other} gives {format_shape(outs[other])}",
-                hint,
-            ),
-            node.origin,
-            shape,
-        )
+    for index, other in enumerate(shapes[1:], 1):
+        if labels and other[1:] != first[1:]:  # type: ignore[index]
+            raise _differ(
+                f"concat {what}es differ in spatial size",
+                labels,
+                shapes,
+                index,
+                "concat joins on channels; height and width must match",
+            )
+    channels: Dim = 0
+    for other in shapes:
+        c = other[0]  # type: ignore[index]
+        channels = None if channels is None or c is None else channels + c
+    return (channels, *first[1:])
 
 
-def _total(record: Record) -> Record:
-    record.params = sum(c.params for c in record.children)
-    record.macs = sum(c.macs for c in record.children)
-    return record
+def _differ(what: str, labels: list[str], shapes: list, index: int, hint: str) -> ShapeProblem:
+    return ShapeProblem(
+        f"{what}: {labels[0]} gives {format_shape(shapes[0])}, "
+        f"{labels[index]} gives {format_shape(shapes[index])}",
+        hint,
+    )
 
 
-def infer_shapes(graph: Graph) -> ShapeReport:
-    """Shapes and counts of every block of ``graph``; raises :class:`ShapeError`."""
-    outputs: dict[str, Shape] = {INPUT: graph.input}
-    records = []
-    for block in graph.blocks:
-        walker = _Walker()
-        shape = outputs[block.inputs[0]]
-        walker.trace.append(f"  {block.name} receives {format_shape(shape)}")
-        out, children = walker.body(block.body, shape, block.name)
-        outputs[block.name] = out
-        records.append(_total(Record(block.name, "block", out, children=children)))
-    return ShapeReport(graph.name, graph.input, records)
+def infer_shapes(graph: Graph) -> Any:
+    """Shapes and counts of every node of ``graph`` (the annotated tree);
+    raises :class:`ShapeError`."""
+    from archcompile.tree import annotate
 
-
-def node_shape(node: Node, shape: Shape) -> Shape:
-    """Output shape of one node, without counts or checks that need known sizes
-    (the code generator calls it on symbolic and on concrete shapes)."""
-    return _Walker(symbolic=True).node(node, shape, "").shape
+    return annotate(graph)

@@ -104,3 +104,18 @@ def substitute(value: object, known: dict[str, object]) -> object:
         else:
             result = result + Expr(((name, coeff),))
     return result
+
+
+def bind(dim: Dim, names: dict[str, object]) -> Dim:
+    """Evaluate a class-level dimension with the names of one use of the class
+    (values may themselves be symbolic); ``None`` when a name is missing or the
+    result would not be linear."""
+    if not isinstance(dim, Expr):
+        return dim
+    result: Dim = dim.const
+    for name, coeff in dim.terms:
+        value = names.get(name)
+        if value is None or not isinstance(value, (int, Expr)) or isinstance(value, bool):
+            return None
+        result = result + coeff * value  # type: ignore[operator]
+    return result

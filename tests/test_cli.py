@@ -51,11 +51,42 @@ def test_shapes_json(cli) -> None:
     assert data["input"] == [1, 1, 128, 128]
     assert data["blocks"][-1] == {
         "name": "head",
+        "kind": "block",
         "shape": [1, 100],
         "params": 102500,
         "macs": 102400,
     }
-    assert set(data) == {"spec", "input", "blocks", "total_params", "total_macs"}
+    assert set(data) == {
+        "schema",
+        "spec",
+        "name",
+        "input",
+        "outputs",
+        "blocks",
+        "total_params",
+        "total_macs",
+    }
+    assert data["schema"] == 1
+    assert data["outputs"] == [
+        {"name": "head", "shape": [1, 100], "training_only": False, "loss_weight": 1.0}
+    ]
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_shapes_json_follows_depth(cli, depth: int) -> None:
+    """--json nests layers (2) and the inside of composite blocks (3), as the table does."""
+    data = json.loads(cli("shapes", "specs/googlenet.yaml", "--json", "--depth", str(depth)).out)
+
+    def deepest(item: dict, level: int = 1) -> int:
+        return max([level] + [deepest(c, level + 1) for c in item.get("children", [])])
+
+    assert max(deepest(b) for b in data["blocks"]) == depth
+    if depth >= 2:
+        inception = data["blocks"][2]["children"][0]
+        assert inception["kind"] == "inception" and inception["shape"] == [1, 256, 11, 11]
+        assert (
+            sum(c["params"] for c in data["blocks"][2]["children"]) == data["blocks"][2]["params"]
+        )
 
 
 @pytest.mark.parametrize("command", ["shapes", "build"])

@@ -8,15 +8,14 @@ specs fails here, naming what is missing.
 from __future__ import annotations
 
 import re
+from typing import get_args
 
 import pytest
 from conftest import ALL_SPECS, ROOT
 
 import archcompile
-from archcompile.backends.codegen import templates_dir
-from archcompile.backends.codegen_layers import LAYER_ARGS
-from archcompile.backends.torch_build import BUILDERS
-from archcompile.layers import LAYER_KINDS, LayerSpec
+from archcompile.layers import LAYER_KINDS, Activation, LayerSpec
+from archcompile.lowering import ACTIVATIONS, LOWERING
 from archcompile.shapes import COUNT_RULES, SHAPE_RULES
 
 KINDS = sorted(LAYER_KINDS)
@@ -33,7 +32,7 @@ def _kinds_used_in_specs() -> set[str]:
                 used.add(node.op.kind)
             elif node.node == "call":
                 stack += node.body
-            else:
+            elif node.node != "join":
                 stack += [n for branch in node.branches.values() for n in branch]
     return used
 
@@ -45,13 +44,10 @@ def test_kind_is_in_every_table(kind: str) -> None:
         for name, table in [
             ("SHAPE_RULES (shapes.py)", SHAPE_RULES),
             ("COUNT_RULES (shapes.py)", COUNT_RULES),
-            ("BUILDERS (backends/torch_build.py)", BUILDERS),
-            ("LAYER_ARGS (backends/codegen_layers.py)", LAYER_ARGS),
+            ("LOWERING (lowering.py)", LOWERING),
         ]
         if kind not in table
     ]
-    if not (templates_dir() / "layers" / f"{kind}.py.j2").is_file():
-        missing.append(f"templates/layers/{kind}.py.j2")
     docs = (ROOT / "docs" / "spec-language.md").read_text()
     if not re.search(rf"^#+ `{kind}`", docs, re.MULTILINE):
         missing.append(f"a '### `{kind}`' section in docs/spec-language.md")
@@ -59,12 +55,23 @@ def test_kind_is_in_every_table(kind: str) -> None:
 
 
 def test_tables_have_no_stale_kinds() -> None:
-    for table in (SHAPE_RULES, COUNT_RULES, BUILDERS, LAYER_ARGS):
+    for table in (SHAPE_RULES, COUNT_RULES, LOWERING):
         assert set(table) == set(LAYER_KINDS)
-    templates = {
-        p.name.removesuffix(".py.j2") for p in (templates_dir() / "layers").glob("*.py.j2")
-    }
-    assert templates == set(LAYER_KINDS)
+
+
+def test_every_activation_is_lowered_once() -> None:
+    """``activation:`` of conv and linear takes exactly the kinds the lowering maps."""
+    assert set(ACTIVATIONS) == set(get_args(Activation))
+    assert set(ACTIVATIONS) <= set(LAYER_KINDS)
+
+
+def test_one_table_per_concern() -> None:
+    """No backend keeps a table keyed by layer kind of its own: kinds appear in
+    the shape, count and lowering tables and nowhere else in the backends."""
+    for path in (ROOT / "archcompile" / "backends").glob("*.py"):
+        text = path.read_text()
+        for kind in ("maxpool", "leaky_relu", "batchnorm", "global_avgpool"):
+            assert f'"{kind}"' not in text, f"{path.name} names the layer kind {kind!r}"
 
 
 def test_every_kind_is_exercised_by_a_test_spec() -> None:

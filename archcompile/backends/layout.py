@@ -9,9 +9,10 @@ their structure from here:
   the branches of a ``concat``/``add`` by their names (identity branches have
   no attribute), other layers by their kind (``conv``, or ``conv1``,
   ``conv2``... when there are several);
-* an activation given as a conv's or linear's ``activation:`` runs in place
-  (its input is the fresh output of that layer); a standalone activation layer
-  never does, because its input may be shared with another branch.
+* a layer given a ``name:`` is the attribute of that name; when it lowers to
+  several modules they are its children, named by their roles
+  (``conv``, ``bn``, ``relu``: torchvision's ``BasicConv2d``);
+* a block or branch written as one item (not a list) is that module itself.
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from archcompile.ir import BranchNode, CallNode, LayerNode, Node
-
-#: activations that support ``inplace=True`` in torch
-INPLACE_ACTIVATIONS = frozenset({"relu", "leaky_relu", "silu"})
+from archcompile.ir import INPUT, BranchNode, CallNode, Graph, JoinNode, LayerNode, Node
+from archcompile.lowering import ModuleCall
 
 
 @dataclass(frozen=True)
@@ -49,14 +48,22 @@ def members(body: list[Node]) -> list[Member]:
     branch or another member, so that no two steps share an attribute.
     """
     branches = {name for node in body if isinstance(node, BranchNode) for name in node.branches}
-    counts = Counter(_base_name(n) for n in body if not isinstance(n, BranchNode))
-    plain = {base for base, count in counts.items() if count == 1 and base not in branches}
-    taken = branches | plain
+    named = {node.name for node in body if node.name and not _no_module(node)}
+    counts = Counter(_base_name(n) for n in body if not _no_module(n) and not n.name)
+    plain = {
+        base
+        for base, count in counts.items()
+        if count == 1 and base not in branches and base not in named
+    }
+    taken = branches | plain | named
     seen: Counter[str] = Counter()
     result = []
     for node in body:
-        if isinstance(node, BranchNode):
+        if _no_module(node):
             result.append(Member(node, None))
+            continue
+        if node.name:
+            result.append(Member(node, node.name))
             continue
         base = _base_name(node)
         if base in plain:
@@ -72,6 +79,70 @@ def members(body: list[Node]) -> list[Member]:
     return result
 
 
+def _no_module(node: Node) -> bool:
+    """Branch nodes give their branches as attributes; joins have no module."""
+    return isinstance(node, (BranchNode, JoinNode))
+
+
 def branch_has_module(nodes: list[Node]) -> bool:
     """An empty branch is the identity and has no module."""
     return bool(nodes)
+
+
+@dataclass(frozen=True)
+class Child:
+    """One child of an ``nn.Sequential`` body: a module call of an unnamed
+    layer (``key`` None: positional), or a whole step under its name."""
+
+    key: str | None
+    step: object  # archcompile.tree.Step
+    call: ModuleCall | None = None  # set for the pieces of an unnamed layer
+
+
+def sequence(steps: list, symbolic: bool = False) -> list[Child]:
+    """The children of a block or branch written as a list. An unnamed layer
+    adds its modules one by one (``block1.0``, ``block1.1``), as archc always
+    did; a named layer is one child under its name (a group of named modules
+    when it lowers to several: ``conv1.conv``, ``conv1.bn``)."""
+    children = []
+    for step in steps:
+        node = step.node
+        if isinstance(node, LayerNode) and not node.name:
+            calls = step.sym_calls if symbolic else step.calls
+            children += [Child(None, step, call) for call in calls]
+        else:
+            children.append(Child(node.name, step))
+    return children
+
+
+def is_named(children: list[Child]) -> bool:
+    return any(c.key is not None for c in children)
+
+
+def keyed(children: list[Child]) -> list[tuple[str, Child]]:
+    """Keys of a named sequence: names, and positions for the others."""
+    return [(c.key or str(i), c) for i, c in enumerate(children)]
+
+
+def wiring(graph: Graph) -> list[tuple[str, tuple[str, ...], str | None, bool]]:
+    """For each block: (name, the values it reads, a join mode or None, whether
+    only training-only outputs need it)."""
+    result = []
+    previous = INPUT
+    needs: dict[str, tuple[str, ...]] = {}
+    for block in graph.blocks:
+        first = block.body[0]
+        reads = first.reads or (previous,)
+        mode = first.mode if isinstance(first, JoinNode) else None
+        needs[block.name] = reads
+        result.append((block.name, reads, mode))
+        previous = block.name
+    needed: set[str] = set()
+    stack = [o.name for o in graph.outputs if not o.training_only]
+    while stack:
+        name = stack.pop()
+        if name in needed or name == INPUT:
+            continue
+        needed.add(name)
+        stack += needs[name]
+    return [(name, reads, mode, name not in needed) for name, reads, mode in result]

@@ -1,107 +1,42 @@
-"""The live backend: build ``torch.nn.Module`` objects from the IR.
+"""The live backend: instantiate the annotated tree as ``torch.nn.Module``s.
 
-``BUILDERS[kind](layer, in_shape) -> list[nn.Module]`` lowers one layer to the
-modules it stands for (a conv with a norm and an activation is three). Module
-structure follows :mod:`archcompile.backends.layout`, so the ``state_dict`` of
-a live model equals that of the generated source for the same spec.
+Each layer's module calls come from the lowering table, already on the tree
+(:attr:`~archcompile.tree.Step.calls`); this module only instantiates them
+(``nn.<ctor>(*args, **kwargs)``) and wires blocks, branches and composite
+blocks as :mod:`archcompile.backends.layout` says, so that the ``state_dict``
+of a live model equals that of the generated source for the same spec.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import OrderedDict, namedtuple
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from archcompile import layers as L
-from archcompile.backends.layout import INPLACE_ACTIVATIONS, branch_has_module, members
+from archcompile.backends.layout import (
+    branch_has_module,
+    is_named,
+    keyed,
+    members,
+    sequence,
+    wiring,
+)
 from archcompile.errors import BuildError, Diagnostic
-from archcompile.ir import INPUT, BranchNode, CallNode, Graph, LayerNode, Node
+from archcompile.ir import INPUT, BranchNode, CallNode, Graph, JoinNode, LayerNode
 from archcompile.limits import DEFAULT_LIMITS
-from archcompile.shapes import SHAPE_RULES, Shape, infer_shapes
-
-_ACTIVATIONS: dict[str, Callable[[bool], nn.Module]] = {
-    "relu": lambda inplace: nn.ReLU(inplace=inplace),
-    "leaky_relu": lambda inplace: nn.LeakyReLU(inplace=inplace),
-    "gelu": lambda inplace: nn.GELU(),
-    "silu": lambda inplace: nn.SiLU(inplace=inplace),
-    "sigmoid": lambda inplace: nn.Sigmoid(),
-    "tanh": lambda inplace: nn.Tanh(),
-}
+from archcompile.lowering import ModuleCall
+from archcompile.tree import Step, Tree
 
 
-def _activation(name: str | None) -> list[nn.Module]:
-    return [] if name is None else [_ACTIVATIONS[name](name in INPLACE_ACTIVATIONS)]
-
-
-def _conv(layer: L.Conv, shape: Shape) -> list[nn.Module]:
-    padding: Any = layer.padding
-    modules: list[nn.Module] = [
-        nn.Conv2d(
-            shape[0],  # type: ignore[arg-type]
-            layer.out,
-            kernel_size=layer.kernel,
-            stride=layer.stride,
-            padding=padding,
-            dilation=layer.dilation,
-            groups=layer.groups,
-            bias=layer.has_bias,
-        )
-    ]
-    if layer.norm == "batch":
-        modules.append(nn.BatchNorm2d(layer.out))
-    return modules + _activation(layer.activation)
-
-
-def _maxpool(layer: L.MaxPool, shape: Shape) -> list[nn.Module]:
-    return [nn.MaxPool2d(layer.kernel, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)]
-
-
-def _avgpool(layer: L.AvgPool, shape: Shape) -> list[nn.Module]:
-    return [
-        nn.AvgPool2d(
-            layer.kernel,
-            layer.stride,
-            layer.padding,
-            ceil_mode=layer.ceil_mode,
-            count_include_pad=layer.count_include_pad,
-        )
-    ]
-
-
-def _batchnorm(layer: L.BatchNorm, shape: Shape) -> list[nn.Module]:
-    cls = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
-    return [cls(shape[0], eps=layer.eps, momentum=layer.momentum)]  # type: ignore[arg-type]
-
-
-def _linear(layer: L.Linear, shape: Shape) -> list[nn.Module]:
-    return [nn.Linear(shape[0], layer.out, bias=layer.bias)] + _activation(layer.activation)  # type: ignore[arg-type]
-
-
-BUILDERS: dict[str, Callable[[Any, Shape], list[nn.Module]]] = {
-    "conv": _conv,
-    "maxpool": _maxpool,
-    "avgpool": _avgpool,
-    "global_avgpool": lambda layer, shape: [nn.AdaptiveAvgPool2d(1)],
-    "batchnorm": _batchnorm,
-    "lrn": lambda layer, shape: [
-        nn.LocalResponseNorm(layer.size, layer.alpha, layer.beta, layer.k)
-    ],
-    "relu": lambda layer, shape: [nn.ReLU()],
-    "leaky_relu": lambda layer, shape: [nn.LeakyReLU(layer.negative_slope)],
-    "gelu": lambda layer, shape: [nn.GELU()],
-    "silu": lambda layer, shape: [nn.SiLU()],
-    "sigmoid": lambda layer, shape: [nn.Sigmoid()],
-    "tanh": lambda layer, shape: [nn.Tanh()],
-    "dropout": lambda layer, shape: [nn.Dropout(layer.p)],
-    "flatten": lambda layer, shape: [nn.Flatten()],
-    "linear": _linear,
-}
+def instantiate(call: ModuleCall) -> nn.Module:
+    """The module a lowering row names: ``nn.<ctor>(*args, **kwargs)``."""
+    return getattr(nn, call.ctor)(*call.args, **dict(call.kwargs))
 
 
 def join(mode: str, outputs: list[Tensor]) -> Tensor:
-    """Outputs of parallel branches concatenated on channels, or summed in order."""
+    """Values concatenated on channels, or summed in order."""
     if mode == "concat":
         return torch.cat(outputs, 1)
     total = outputs[0]
@@ -138,29 +73,42 @@ class Branches(nn.Module):
 
 
 class CompositeBlock(nn.Module):
-    """One use of a ``define:`` block: its members applied in order."""
+    """One use of a ``define:`` block: its members applied in order, each on
+    the previous result or on the values its ``from:`` names."""
 
-    def __init__(self, block: str, steps: list[tuple[str | None, Any]]) -> None:
+    def __init__(self, block: str, steps: list[tuple[str, Any, tuple[str, ...], str | None]]):
         super().__init__()
         self._block = block
-        self._steps: list[tuple[str, Any]] = []
-        for attr, item in steps:
-            if isinstance(item, Branches):
-                for name in item._order:
-                    if name in item._modules:
-                        self.add_module(name, item._modules[name])
-                self._steps.append(("branches", (item._mode, item._order)))
-            else:
-                self.add_module(attr, item)  # type: ignore[arg-type]
-                self._steps.append(("module", attr))
+        #: (what, payload, reads, name): "module" attr | "branches" (mode, order)
+        #: | "join" mode
+        self._steps: list[tuple[str, Any, tuple[str, ...], str | None]] = []
+        for what, item, reads, name in steps:
+            if what == "module":
+                attr, module = item
+                self.add_module(attr, module)
+                item = attr
+            elif what == "branches":
+                for branch in item._order:
+                    if branch in item._modules:
+                        self.add_module(branch, item._modules[branch])
+                item = (item._mode, item._order)
+            self._steps.append((what, item, reads, name))
 
     def forward(self, x: Tensor) -> Tensor:
-        for step, value in self._steps:
-            if step == "module":
-                x = self._modules[value](x)
+        values = {INPUT: x}
+        for what, item, reads, name in self._steps:
+            inp = values[reads[0]] if reads else x
+            if what == "module":
+                x = self._modules[item](inp)
+            elif what == "branches":
+                mode, order = item
+                x = join(
+                    mode, [self._modules[n](inp) if n in self._modules else inp for n in order]
+                )
             else:
-                mode, order = value
-                x = join(mode, [self._modules[n](x) if n in self._modules else x for n in order])
+                x = join(item, [values[r] for r in reads])
+            if name is not None:
+                values[name] = x
         return x
 
     def extra_repr(self) -> str:
@@ -168,83 +116,118 @@ class CompositeBlock(nn.Module):
 
 
 class GraphModule(nn.Module):
-    """A whole network: one attribute per block, applied in graph order."""
+    """A whole network: one attribute per block, run in spec order; each block
+    reads the previous one or what its ``from:`` names. Several outputs come
+    back as a named tuple; training-only outputs (and the blocks only they
+    need) are computed in training mode only."""
 
-    def __init__(self, graph: Graph, blocks: dict[str, nn.Module]) -> None:
+    def __init__(self, graph: Graph, blocks: dict[str, nn.Module | None]) -> None:
         super().__init__()
         self._spec_name = graph.name
-        self._wiring = [(block.name, block.inputs) for block in graph.blocks]
-        self._outputs = list(graph.outputs)
+        self._wiring = wiring(graph)
+        self._outputs = [(o.name, o.training_only) for o in graph.outputs]
+        self._result = namedtuple(f"{graph.name}Outputs", [n for n, _ in self._outputs])  # type: ignore[misc]
         for name, module in blocks.items():
-            self.add_module(name, module)
+            if module is not None:
+                self.add_module(name, module)
 
     @property
     def spec_name(self) -> str:
         return self._spec_name
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor) -> Any:
         values = {INPUT: x}
-        for name, inputs in self._wiring:
-            values[name] = self._modules[name](values[inputs[0]])
-        return values[self._outputs[0]]
+        for name, reads, mode, training_only in self._wiring:
+            if training_only and not self.training:
+                continue
+            value = join(mode, [values[r] for r in reads]) if mode else values[reads[0]]
+            module = self._modules.get(name)
+            values[name] = module(value) if module is not None else value
+        if len(self._outputs) == 1:
+            return values[self._outputs[0][0]]
+        main = [n for n, training_only in self._outputs if not training_only]
+        if not self.training and len(main) == 1:
+            return values[main[0]]
+        return self._result(*(values.get(n) for n, _ in self._outputs))
 
     def extra_repr(self) -> str:
         return f"spec={self._spec_name!r}"
 
 
 class _Builder:
-    def modules(self, nodes: list[Node], shape: Shape) -> tuple[list[nn.Module], Shape]:
-        """Flat list of modules for a body (as inside an ``nn.Sequential``)."""
-        result: list[nn.Module] = []
-        for node in nodes:
-            built, shape = self.node(node, shape)
-            result.extend(built)
-        return result, shape
+    def block(self, step: Step) -> nn.Module | None:
+        steps = step.children
+        if steps and isinstance(steps[0].node, JoinNode):
+            steps = steps[1:]  # the join runs in the model's forward
+        if not steps:
+            return None
+        if step.node.single:  # type: ignore[union-attr]
+            return self.member(steps[0])
+        return self.sequential(steps)
 
-    def node(self, node: Node, shape: Shape) -> tuple[list[nn.Module], Shape]:
+    def sequential(self, steps: list[Step]) -> nn.Module:
+        children = sequence(steps)
+        modules = [instantiate(c.call) if c.call else self.member(c.step) for c in children]
+        if not is_named(children):
+            return nn.Sequential(*modules)
+        keys = [key for key, _ in keyed(children)]
+        return nn.Sequential(OrderedDict(zip(keys, modules)))
+
+    def member(self, step: Step) -> nn.Module:
+        """The module of one step standing on its own (an attribute)."""
+        node = step.node
         if isinstance(node, LayerNode):
-            return BUILDERS[node.op.kind](node.op, shape), SHAPE_RULES[node.op.kind](node.op, shape)
+            modules = [instantiate(c) for c in step.calls]
+            if len(modules) == 1:
+                return modules[0]
+            if node.name:
+                return nn.Sequential(OrderedDict((c.role, m) for c, m in zip(step.calls, modules)))
+            return nn.Sequential(*modules)
         if isinstance(node, CallNode):
-            module, out = self.composite(node, shape)
-            return [module], out
-        branches, out = self.branches(node, shape)
-        return [Branches(node.node, branches)], out
+            return self.composite(step)
+        return Branches(node.node, self.branches(step))  # type: ignore[union-attr]
 
-    def branches(self, node: BranchNode, shape: Shape) -> tuple[dict[str, nn.Module | None], Shape]:
+    def branches(self, step: Step) -> dict[str, nn.Module | None]:
+        node: BranchNode = step.node  # type: ignore[assignment]
         result: dict[str, nn.Module | None] = {}
-        outs = []
-        for name, nodes in node.branches.items():
-            modules, out = self.modules(nodes, shape)
-            result[name] = nn.Sequential(*modules) if branch_has_module(nodes) else None
-            outs.append(out)
-        if node.node == "add":
-            return result, outs[0]
-        return result, (sum(o[0] for o in outs), *outs[0][1:])  # type: ignore[misc]
+        for (name, nodes), child in zip(node.branches.items(), step.children):
+            if not branch_has_module(nodes):
+                result[name] = None
+            elif name in node.singles:
+                result[name] = self.member(child.children[0])
+            else:
+                result[name] = self.sequential(child.children)
+        return result
 
-    def composite(self, node: CallNode, shape: Shape) -> tuple[CompositeBlock, Shape]:
-        """The module for one use of a composite block, and its output shape
-        (each member is built once: nested blocks must not multiply the work)."""
-        steps: list[tuple[str | None, Any]] = []
-        for member in members(node.body):
-            if member.attr is None:
-                branches, shape = self.branches(member.node, shape)  # type: ignore[arg-type]
-                steps.append((None, Branches(member.node.node, branches)))  # type: ignore[union-attr]
-                continue
-            modules, shape = self.node(member.node, shape)
-            steps.append(
-                (member.attr, modules[0] if len(modules) == 1 else nn.Sequential(*modules))
-            )
-        return CompositeBlock(node.block, steps), shape
+    def composite(self, step: Step) -> CompositeBlock:
+        node: CallNode = step.node  # type: ignore[assignment]
+        parts: list[tuple[str, Any, tuple[str, ...], str | None]] = []
+        for member, child in zip(members(node.body), step.children):
+            inner = member.node
+            if isinstance(inner, JoinNode):
+                parts.append(("join", inner.mode, inner.reads, inner.name))
+            elif member.attr is None:
+                parts.append(
+                    (
+                        "branches",
+                        Branches(inner.node, self.branches(child)),
+                        inner.reads,
+                        inner.name,
+                    )
+                )  # type: ignore[union-attr]
+            else:
+                parts.append(("module", (member.attr, self.member(child)), inner.reads, inner.name))
+        return CompositeBlock(node.block, parts)
 
 
-def check_size(graph: Graph, max_params: int = DEFAULT_LIMITS.max_params) -> int:
+def check_size(tree: Tree, max_params: int = DEFAULT_LIMITS.max_params) -> int:
     """Refuse to allocate a model above ``max_params``; returns the count."""
-    total = infer_shapes(graph).total_params
+    total = tree.total_params
     if total > max_params:
         gib = total * 4 / 2**30
         raise BuildError(
             Diagnostic(
-                f"{graph.name} has {total:,} parameters ({gib:,.1f} GiB in float32), "
+                f"{tree.name} has {total:,} parameters ({gib:,.1f} GiB in float32), "
                 f"more than the limit of {max_params:,}",
                 hint="raise the limit with --max-params if this is intended",
             )
@@ -252,18 +235,14 @@ def check_size(graph: Graph, max_params: int = DEFAULT_LIMITS.max_params) -> int
     return total
 
 
-def build_graph(graph: Graph, max_params: int = DEFAULT_LIMITS.max_params) -> GraphModule:
-    """A live module for ``graph``; parameters use torch's default init."""
-    check_size(graph, max_params)
+def build_tree(tree: Tree, max_params: int = DEFAULT_LIMITS.max_params) -> GraphModule:
+    """A live module for an annotated tree; parameters use torch's default init."""
+    check_size(tree, max_params)
     builder = _Builder()
-    shapes: dict[str, Shape] = {INPUT: graph.input}
-    blocks: dict[str, nn.Module] = {}
-    for block in graph.blocks:
-        modules, shapes[block.name] = builder.modules(block.body, shapes[block.inputs[0]])
-        blocks[block.name] = nn.Sequential(*modules)
-    return GraphModule(graph, blocks)
+    blocks = {step.name: builder.block(step) for step in tree.blocks}
+    return GraphModule(tree.graph, blocks)
 
 
 def build_module(spec: Any, max_params: int = DEFAULT_LIMITS.max_params) -> GraphModule:
     """A live module for a loaded :class:`~archcompile.spec.Spec`."""
-    return build_graph(spec.graph, max_params)
+    return build_tree(spec.tree(), max_params)

@@ -22,7 +22,16 @@ from archcompile.spec.scope import (
     tupled,
 )
 from archcompile.spec.source import SourceMap, SpecPath
+from archcompile.spec.wiring import Body
 from archcompile.symbolic import Expr
+
+
+def _expr_names(value: Any) -> set[str]:
+    if isinstance(value, Expr):
+        return {n for n, _ in value.terms}
+    if isinstance(value, tuple):
+        return set().union(*(_expr_names(v) for v in value)) if value else set()
+    return set()
 
 
 class CompositeBlocks:
@@ -97,6 +106,21 @@ class CompositeBlocks:
                 key=True,
             )
 
+    def _bake_arguments(self, name, params, symbols, arguments, values, scope) -> None:
+        """Arguments for the parameters that fix a block's structure are passed
+        as values: the enclosing class (or the model) fixes them in turn."""
+        baked = self.baked.get(name, set())
+        for index, param in enumerate(params):
+            leaves = param if isinstance(param, tuple) else (param,)
+            if not baked & set(leaves):
+                continue
+            if scope.stack:
+                names = _expr_names(symbols[index])
+                self.baked[scope.stack[-1]].update(names)
+            else:
+                self.structural |= values[index].spec_params
+            symbols[index] = arguments[index]
+
     # -- composite blocks ------------------------------------------------------
     def call(
         self,
@@ -162,7 +186,9 @@ class CompositeBlocks:
             )
             raise Abort
         env: dict[str, Value] = {}
-        arguments, symbols = [], []
+        arguments: list[Any] = []
+        symbols: list[Any] = []
+        values: list[Value] = []
         failed = False
         for param, (raw_arg, arg_path) in zip(params, given):
             value = self.resolve(raw_arg, arg_path, smap, scope)
@@ -194,12 +220,18 @@ class CompositeBlocks:
                 env[leaf] = Value(part.value, Expr.name(leaf), part.where, part.spec_params, leaf)
             arguments.append(tupled(value.value))
             symbols.append(tupled(value.symbol))
+            values.append(value)
         if failed:
             raise Abort
         inner = Scope(env, (*scope.stack, name))
         body = self.expand_list(
-            definition.doc.layers, definition.path + ("layers",), definition.smap, inner
+            definition.doc.layers,
+            definition.path + ("layers",),
+            definition.smap,
+            inner,
+            Body("define"),
         )
+        self._bake_arguments(name, params, symbols, arguments, values, scope)
         if name not in self.used:
             self._check_branch_names(definition, body)
         self.used.setdefault(name, definition)

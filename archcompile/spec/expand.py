@@ -24,6 +24,7 @@ from archcompile.ir import (
     BranchNode,
     Definition,
     Graph,
+    JoinNode,
     LayerNode,
     Node,
     Origin,
@@ -47,6 +48,8 @@ from archcompile.spec.scope import (
     tupled,
 )
 from archcompile.spec.source import SourceMap, SpecPath, format_path
+from archcompile.spec.wiring import Body, split_item, wiring
+from archcompile.spec.wiring import outputs as wired_outputs
 from archcompile.symbolic import Expr
 
 
@@ -64,7 +67,9 @@ class Expander(CompositeBlocks):
     item_count: int = 0
     structural: set[str] = field(default_factory=set)
     used: dict[str, DefinitionSource] = field(default_factory=dict)
-    unrolled: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    #: parameters of each definition that decide its structure (repeat counts,
+    #: activations, norms): generated source has one class per value
+    baked: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
     # -- reporting --------------------------------------------------------
     def error(
@@ -107,22 +112,27 @@ class Expander(CompositeBlocks):
         )
         self.defaults = self._defaults(scope)
         blocks = []
-        previous = INPUT
         for name, items in self.spec.blocks.items():
             path: SpecPath = ("blocks", name)
-            if not items:
+            if items == [] or items is None:
                 self.error(self.smap, path, f"block {name!r} has no layers")
                 continue
-            body = self.expand_list(items, path, self.smap, scope)
-            blocks.append(
-                Block(
-                    name=name,
-                    inputs=(previous,),
-                    body=body,
-                    origin=self.origin(self.smap, path),
-                )
+            body = Body("block", [INPUT, *(b.name for b in blocks)])
+            single = not isinstance(items, list)
+            nodes = self.expand_list(
+                [items] if single else items, path, self.smap, scope, body, single=single
             )
-            previous = name
+            if single and len(nodes) != 1:
+                self.error(
+                    self.smap,
+                    path,
+                    f"block {name!r} is written as one item but expands to {len(nodes)}",
+                    "write the block as a list: '- ...'",
+                )
+            blocks.append(
+                Block(name=name, body=nodes, single=single, origin=self.origin(self.smap, path))
+            )
+        outputs = wired_outputs(self, self.spec.outputs, [b.name for b in blocks], self.smap)
         self._check_class_names()
         if self.diagnostics:
             raise SpecError(self.diagnostics)
@@ -132,14 +142,14 @@ class Expander(CompositeBlocks):
             input=self.spec.input,
             params=dict(self.spec.params),
             blocks=blocks,
-            outputs=(previous,),
+            outputs=outputs,
             definitions={
                 name: Definition(
                     name=name,
                     params=source.doc.params,
                     doc=source.doc.doc,
                     origin=self.origin(source.smap, source.path),
-                    unrolled=frozenset(self.unrolled.get(name, ())),
+                    baked=frozenset(self.baked.get(name, ())),
                 )
                 for name, source in self.used.items()
             },
@@ -193,19 +203,38 @@ class Expander(CompositeBlocks):
         return True
 
     # -- lists and items ---------------------------------------------------
-    def expand_list(self, items: Any, path: SpecPath, smap: SourceMap, scope: Scope) -> list[Node]:
+    def expand_list(
+        self,
+        items: Any,
+        path: SpecPath,
+        smap: SourceMap,
+        scope: Scope,
+        body: Body | None = None,
+        single: bool = False,
+    ) -> list[Node]:
+        """The nodes of a layer list (``single``: of one item written without a list)."""
         if not isinstance(items, list):
             self.error(smap, path, f"expected a list of layers, got {clipped_repr(items)}")
             return []
+        body = body or Body()
         nodes: list[Node] = []
         for index, item in enumerate(items):
+            at = path if single else path + (index,)
             try:
-                nodes.extend(self.item(item, path + (index,), smap, scope))
+                nodes.extend(self.item(item, at, smap, scope, index, body))
             except Abort:
                 pass
         return nodes
 
-    def item(self, item: Any, path: SpecPath, smap: SourceMap, scope: Scope) -> list[Node]:
+    def item(
+        self,
+        item: Any,
+        path: SpecPath,
+        smap: SourceMap,
+        scope: Scope,
+        index: int = 0,
+        body: Body | None = None,
+    ) -> list[Node]:
         self.item_count += 1
         if self.item_count > self.limits.max_layers:
             raise LimitError(
@@ -215,32 +244,85 @@ class Expander(CompositeBlocks):
                     hint="check repeat counts and composite blocks used inside each other",
                 )
             )
+        extra: dict = {}
         if isinstance(item, str):
             kind, args, argpath = item, None, path
-        elif isinstance(item, dict) and len(item) == 1:
-            ((kind, args),) = item.items()
+        elif isinstance(item, dict) and item:
+            kind, extra = split_item(self, item, path, smap)
+            args = item[kind]
             argpath = path + (kind,)
-        elif isinstance(item, dict):
-            self.error(
-                smap,
-                path,
-                "a layer is a mapping with exactly one key, its kind; got "
-                + ", ".join(map(repr, item))
-                if item
-                else "a layer cannot be an empty mapping",
-                "arguments go inside the kind's mapping: '- conv: {out: 64, kernel: 3}'",
-            )
-            raise Abort
         else:
             self.error(
                 smap,
                 path,
-                f"expected a layer (a kind, or {{kind: arguments}}), got {clipped_repr(item)}",
+                "a layer cannot be an empty mapping"
+                if isinstance(item, dict)
+                else f"expected a layer (a kind, or {{kind: arguments}}), got {clipped_repr(item)}",
+                "arguments go inside the kind's mapping: '- conv: {out: 64, kernel: 3}'",
             )
             raise Abort
+        if not extra:
+            return self.kind_item(
+                kind, args, path, argpath, smap, scope, key=isinstance(item, dict)
+            )
+        return [
+            self.wired_item(kind, args, extra, path, argpath, smap, scope, index, body or Body())
+        ]
+
+    def wired_item(
+        self,
+        kind: str,
+        args: Any,
+        extra: dict,
+        path: SpecPath,
+        argpath: SpecPath,
+        smap: SourceMap,
+        scope: Scope,
+        index: int,
+        body: Body,
+    ) -> Node:
+        """An item with ``name:`` or ``from:``: a join, or one node with its wiring."""
+        if kind == "repeat":
+            self.error(smap, path, "repeat takes no name: or from:; put them on its layers")
+            raise Abort
+        if body.where == "repeat" and "name" in extra:
+            self.error(
+                smap,
+                path + ("name",),
+                "a layer inside repeat cannot be named: every copy would take the name",
+            )
+            raise Abort
+        if kind in ("concat", "add") and args is None and "from" in extra:
+            name, reads = wiring(self, extra, kind, index, path, smap, body)
+            if len(reads) < 2:
+                self.error(smap, path + ("from",), f"a {kind} of values needs two or more names")
+                raise Abort
+            return JoinNode(mode=kind, name=name, reads=reads, origin=self.origin(smap, path))
+        nodes = self.kind_item(kind, args, path, argpath, smap, scope, key=True)
+        name, reads = wiring(self, extra, kind, index, path, smap, body)
+        return nodes[0].model_copy(update={"name": name, "reads": reads})
+
+    def kind_item(
+        self,
+        kind: str,
+        args: Any,
+        path: SpecPath,
+        argpath: SpecPath,
+        smap: SourceMap,
+        scope: Scope,
+        key: bool,
+    ) -> list[Node]:
         if kind in LAYER_KINDS:
             return [self.layer(kind, args, path, argpath, smap, scope)]
         if kind in ("concat", "add"):
+            if args is None:
+                self.error(
+                    smap,
+                    argpath,
+                    f"{kind} without branches joins the values named in 'from:'",
+                    f"'- {kind}:' with 'from: [a, b]' on the next line",
+                )
+                raise Abort
             return [self.branches(kind, args, path, argpath, smap, scope)]
         if kind == "repeat":
             return self.repeat(args, argpath, smap, scope)
@@ -248,13 +330,7 @@ class Expander(CompositeBlocks):
             return [self.call(self.definitions[kind], args, path, argpath, smap, scope)]
         known = [*LAYER_KINDS, *COMBINATORS, *self.definitions]
         hint = did_you_mean(kind, known) or "see docs/spec-language.md for the layer kinds"
-        self.error(
-            smap,
-            argpath,
-            f"unknown layer kind {kind!r}",
-            hint,
-            key=isinstance(item, dict),
-        )
+        self.error(smap, argpath, f"unknown layer kind {kind!r}", hint, key=key)
         raise Abort
 
     def resolve(self, raw: Any, path: SpecPath, smap: SourceMap, scope: Scope) -> Value | None:
@@ -367,6 +443,12 @@ class Expander(CompositeBlocks):
             raise Abort from None
         for name in model.structural_fields & values.keys():
             self.structural |= values[name].spec_params
+        for name in model.module_fields & values.keys():
+            value = values[name]
+            if scope.stack and isinstance(value.symbol, Expr):
+                # which modules the layer becomes: one generated class per value
+                self.baked[scope.stack[-1]].update(n for n, _ in value.symbol.terms)
+                values[name] = replace(value, symbol=value.value)
         symbols = {name: tupled(v.symbol) for name, v in values.items() if has_expr(v.symbol)}
         return LayerNode(op=op, symbols=symbols, origin=self.origin(smap, path))
 
@@ -389,15 +471,28 @@ class Expander(CompositeBlocks):
             )
             raise Abort
         branches: dict[str, list[Node]] = {}
+        singles: set[str] = set()
         for name, items in raw.items():
             problem = attribute_problem(name, "branch")
             if problem:
                 self.error(smap, argpath + (name,), problem, key=True)
                 continue
+            single = items is not None and not isinstance(items, list)
+            if single:
+                singles.add(name)
             branches[name] = self.expand_list(
-                [] if items is None else items, argpath + (name,), smap, scope
+                [] if items is None else [items] if single else items,
+                argpath + (name,),
+                smap,
+                scope,
+                single=single,
             )
-        return BranchNode(node=kind, branches=branches, origin=self.origin(smap, path))  # type: ignore[arg-type]
+        return BranchNode(
+            node=kind,  # type: ignore[arg-type]
+            branches=branches,
+            singles=frozenset(singles),
+            origin=self.origin(smap, path),
+        )
 
     def repeat(self, raw: Any, argpath: SpecPath, smap: SourceMap, scope: Scope) -> list[Node]:
         if not isinstance(raw, dict) or set(raw) != {"times", "layers"}:
@@ -428,13 +523,15 @@ class Expander(CompositeBlocks):
             )
         self.structural |= times.spec_params
         if isinstance(times.symbol, Expr) and scope.stack:
-            self.unrolled[scope.stack[-1]].update(name for name, _ in times.symbol.terms)
+            self.baked[scope.stack[-1]].update(name for name, _ in times.symbol.terms)
         if raw["layers"] == []:
             return []  # nothing to repeat (and nothing to count: do not loop)
         nodes: list[Node] = []
         for _ in range(count):
             before = self.errors
-            nodes += self.expand_list(raw["layers"], argpath + ("layers",), smap, scope)
+            nodes += self.expand_list(
+                raw["layers"], argpath + ("layers",), smap, scope, Body("repeat")
+            )
             if self.errors > before:  # the same problems again in every copy
                 break
         return nodes

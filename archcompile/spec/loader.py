@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -32,6 +32,9 @@ from archcompile.spec.schema import (
 )
 from archcompile.spec.scope import DefinitionSource
 from archcompile.spec.source import Mark, SourceMap, SpecPath, parse_yaml, read_text
+
+if TYPE_CHECKING:
+    from archcompile.tree import Tree
 
 STDLIB_NAME = "archcompile/stdlib/blocks.yaml"
 
@@ -53,6 +56,16 @@ class Spec:
     @property
     def stem(self) -> str:
         return Path(self.display).stem
+
+    def tree(self, source: bool = False) -> Tree:
+        """The annotated tree (built once per spec and kind; ``source=True``
+        adds what generated source needs). Raises :class:`ShapeError`."""
+        from archcompile.tree import annotate
+
+        trees = self.__dict__.setdefault("_trees", {})  # a cache on a frozen dataclass
+        if True not in trees and source not in trees:
+            trees[source] = annotate(self.graph, source)
+        return trees.get(True) or trees[source]
 
 
 def display_path(path: str | os.PathLike[str]) -> str:

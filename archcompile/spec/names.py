@@ -41,6 +41,10 @@ GENERATED_NAMES = frozenset(
         "bool",
         "str",
         "tuple",
+        "x_in",
+        "None",
+        "OrderedDict",
+        "NamedTuple",
     }
 )
 
@@ -99,6 +103,8 @@ def definition_problem(name: str) -> str | None:
     problem = attribute_problem(name, "block definition")
     if problem:
         return problem
+    if name == "name":
+        return "block definition name 'name' is a key of every layer item; choose another name"
     if name in LAYER_KINDS or name in COMBINATORS:
         return (
             f"block definition name {name!r} is a layer kind of the language; choose another name"

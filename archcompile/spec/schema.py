@@ -115,7 +115,10 @@ class SpecDocument(_Strict):
     params: dict[ParamName, Annotated[Any, PlainValidator(_scalar)]] = Field(default_factory=dict)
     defaults: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
     define: dict[DefineName, DefinitionDoc] = Field(default_factory=dict)
-    blocks: dict[BlockName, list[Any]] = Field(min_length=1)
+    #: a list of layers (an ``nn.Sequential``), or one item (that module itself)
+    blocks: dict[BlockName, Any] = Field(min_length=1)
+    #: block names the model returns (checked by the expander); default: the last
+    outputs: Any = None
 
 
 class LibraryDocument(_Strict):

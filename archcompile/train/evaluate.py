@@ -67,6 +67,8 @@ def evaluate(
         y = labels[batch]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(x)
+        if not isinstance(logits, torch.Tensor):  # several outputs: the main one
+            logits = next(v for v in logits if v is not None)
         logits = logits.float().cpu()
         total_loss += F.cross_entropy(logits, y, reduction="sum").double()
         predicted = logits.argmax(1)

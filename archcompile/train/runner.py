@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from archcompile.backends.torch_build import build_graph
+from archcompile.backends.torch_build import build_tree
 from archcompile.limits import DEFAULT_LIMITS
 from archcompile.spec import Spec
 from archcompile.train import checkpoint
@@ -24,7 +24,7 @@ def evaluate_checkpoint(
     max_params: int = DEFAULT_LIMITS.max_params,
 ) -> Evaluation:
     saved = checkpoint.load(path, with_state=False)
-    model = build_graph(spec.graph, max_params)
+    model = build_tree(spec.tree(), max_params)
     checkpoint.check_fits(saved, model, spec.sha256, spec.display, allow_spec_change)
     model.load_state_dict(saved.model, strict=True)
     channels, height, width = spec.graph.input

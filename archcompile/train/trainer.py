@@ -17,20 +17,19 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 import torch
-import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from torch.utils.data import DistributedSampler
 
-from archcompile.backends.torch_build import build_graph, check_size
+from archcompile.backends.torch_build import build_tree, check_size
 from archcompile.errors import CheckpointError, Diagnostic, TrainingError
 from archcompile.limits import DEFAULT_LIMITS
-from archcompile.shapes import infer_shapes
 from archcompile.spec import Spec
 from archcompile.train import checkpoint
 from archcompile.train.data import CLASS_NAMES, DEFAULT_DATA_DIR, load_fashion_mnist
 from archcompile.train.distributed import Distributed
 from archcompile.train.evaluate import Evaluation, evaluate
+from archcompile.train.losses import output_loss
 from archcompile.train.plots import plot_curves
 from archcompile.train.progress import TrainingProgress
 from archcompile.train.schedule import OptimizerName, ScheduleName, lr_factor, make_optimizer
@@ -142,8 +141,9 @@ def train(
 
 def _train(spec, config, out, resume, console, on_step, dist) -> TrainResult:
     channels, height, width = spec.graph.input
-    report = infer_shapes(spec.graph)
-    classes = report.blocks[-1].shape
+    report = spec.tree()
+    main = next(o.name for o in spec.graph.outputs if not o.training_only)
+    classes = report.block(main).shape
     if classes != (len(CLASS_NAMES),):
         raise TrainingError(
             Diagnostic(
@@ -167,12 +167,12 @@ def _train(spec, config, out, resume, console, on_step, dist) -> TrainResult:
             )
         )
     # refuse an oversized model before preparing gigabytes of images for it
-    check_size(spec.graph, config.max_params)
+    check_size(spec.tree(), config.max_params)
     torch.manual_seed(config.seed)
     data = load_fashion_mnist(
         Path(config.data_dir), (height, width), channels, config.limit_train, config.limit_test
     )
-    model = build_graph(spec.graph, config.max_params)
+    model = build_tree(spec.tree(), config.max_params)
     fmt = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(dist.device, memory_format=fmt)
     optimizer = make_optimizer(model, config.optimizer, config.lr, config.weight_decay)
@@ -257,8 +257,8 @@ def _train(spec, config, out, resume, console, on_step, dist) -> TrainResult:
                     x = torch.where(flips[batch].to(dist.device).view(-1, 1, 1, 1), x.flip(3), x)
                 y = data.train_labels[batch].to(dist.device)
                 with torch.autocast(dist.device.type, dtype=torch.bfloat16, enabled=bf16):
-                    logits = wrapped(x)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+                    outputs = wrapped(x)
+                loss, logits = output_loss(outputs, y, spec.graph.outputs, config.label_smoothing)
                 correct = (logits.argmax(1) == y).sum()
                 flags = dist.combine(
                     [

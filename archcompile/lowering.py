@@ -1,0 +1,163 @@
+"""The one lowering: what torch modules each layer kind becomes.
+
+``LOWERING[kind](layer, in_shape) -> list[ModuleCall]`` states, for one layer
+and the shape it receives, the module constructors it stands for and their
+arguments. Arguments are plain values or :class:`~archcompile.symbolic.Expr`
+(inside a generated class, ``c2_reduce`` instead of ``96``). Both backends read
+this table and nothing else: the live backend instantiates each call
+(:func:`archcompile.backends.torch_build.instantiate`), the source backend
+prints it (:func:`archcompile.backends.codegen_print.module_source`). Neither
+knows a layer kind.
+
+This module does not import torch: a call names its constructor as the
+attribute of ``torch.nn`` (``"Conv2d"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from archcompile import layers as L
+from archcompile.symbolic import Expr
+
+Shape = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class ModuleCall:
+    """``nn.<ctor>(*args, **kwargs)``, and the role of the module in its layer.
+
+    ``role`` names the module when a named layer lowers to several
+    (``conv``, ``bn``, ``relu``: torchvision's ``BasicConv2d`` keys).
+    Keyword arguments equal to torch's defaults are left out, so that the
+    printed call reads like hand-written code.
+    """
+
+    ctor: str
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    role: str = ""
+
+
+def _kw(defaults: dict[str, Any], **given: Any) -> tuple[tuple[str, Any], ...]:
+    """Keyword arguments that differ from torch's defaults (symbols always stay)."""
+    return tuple(
+        (name, value)
+        for name, value in given.items()
+        if isinstance(value, Expr) or value != defaults.get(name, object())
+    )
+
+
+#: activations usable as a layer and as ``activation:`` of conv and linear:
+#: kind -> (torch constructor, takes ``inplace``)
+ACTIVATIONS: dict[str, tuple[str, bool]] = {
+    "relu": ("ReLU", True),
+    "leaky_relu": ("LeakyReLU", True),
+    "gelu": ("GELU", False),
+    "silu": ("SiLU", True),
+    "sigmoid": ("Sigmoid", False),
+    "tanh": ("Tanh", False),
+}
+
+
+def activation(kind: str | None) -> list[ModuleCall]:
+    """The module of an ``activation:`` field. It runs in place where torch
+    allows it: its input is the fresh output of its own conv or linear (a
+    standalone activation layer never does: its input may be shared)."""
+    if kind is None:
+        return []
+    ctor, inplace = ACTIVATIONS[kind]
+    return [ModuleCall(ctor, kwargs=(("inplace", True),) if inplace else (), role=kind)]
+
+
+def _conv(layer: L.Conv, shape: Shape) -> list[ModuleCall]:
+    conv = ModuleCall(
+        "Conv2d",
+        (shape[0], layer.out),
+        (("kernel_size", layer.kernel),)
+        + _kw(
+            {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True},
+            stride=layer.stride,
+            padding=layer.padding,
+            dilation=layer.dilation,
+            groups=layer.groups,
+            bias=layer.bias if isinstance(layer.bias, Expr) else layer.has_bias,
+        ),
+        role="conv",
+    )
+    norm = [ModuleCall("BatchNorm2d", (layer.out,), role="bn")] if layer.norm == "batch" else []
+    return [conv, *norm, *activation(layer.activation)]
+
+
+def _pool(ctor: str) -> Callable[[Any, Shape], list[ModuleCall]]:
+    def lower(layer: L.MaxPool | L.AvgPool, shape: Shape) -> list[ModuleCall]:
+        extra = {"count_include_pad": layer.count_include_pad} if ctor == "AvgPool2d" else {}
+        kwargs = (("kernel_size", layer.kernel),) + _kw(
+            {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True},
+            stride=layer.stride,
+            padding=layer.padding,
+            ceil_mode=layer.ceil_mode,
+            **extra,
+        )
+        return [ModuleCall(ctor, kwargs=kwargs, role="pool")]
+
+    return lower
+
+
+def _batchnorm(layer: L.BatchNorm, shape: Shape) -> list[ModuleCall]:
+    ctor = "BatchNorm2d" if len(shape) == 3 else "BatchNorm1d"
+    kwargs = _kw({"eps": 1e-5, "momentum": 0.1}, eps=layer.eps, momentum=layer.momentum)
+    return [ModuleCall(ctor, (shape[0],), kwargs, role="bn")]
+
+
+def _lrn(layer: L.LRN, shape: Shape) -> list[ModuleCall]:
+    kwargs = _kw(
+        {"alpha": 1e-4, "beta": 0.75, "k": 1.0}, alpha=layer.alpha, beta=layer.beta, k=layer.k
+    )
+    return [ModuleCall("LocalResponseNorm", (layer.size,), kwargs, role="lrn")]
+
+
+def _linear(layer: L.Linear, shape: Shape) -> list[ModuleCall]:
+    kwargs = _kw({"bias": True}, bias=layer.bias)
+    linear = ModuleCall("Linear", (shape[0], layer.out), kwargs, role="linear")
+    return [linear, *activation(layer.activation)]
+
+
+def _plain(ctor: str, role: str) -> Callable[[Any, Shape], list[ModuleCall]]:
+    return lambda layer, shape: [ModuleCall(ctor, role=role)]
+
+
+def _adaptive(layer: L.AdaptiveAvgPool, shape: Shape) -> list[ModuleCall]:
+    return [ModuleCall("AdaptiveAvgPool2d", (L.pair(layer.size),), role="pool")]
+
+
+LOWERING: dict[str, Callable[[Any, Shape], list[ModuleCall]]] = {
+    "conv": _conv,
+    "maxpool": _pool("MaxPool2d"),
+    "avgpool": _pool("AvgPool2d"),
+    "global_avgpool": lambda layer, shape: [
+        ModuleCall("AdaptiveAvgPool2d", ((1, 1),), role="pool")
+    ],
+    "adaptive_avgpool": _adaptive,
+    "batchnorm": _batchnorm,
+    "lrn": _lrn,
+    "relu": _plain("ReLU", "relu"),
+    "leaky_relu": lambda layer, shape: [
+        ModuleCall(
+            "LeakyReLU",
+            kwargs=_kw({"negative_slope": 0.01}, negative_slope=layer.negative_slope),
+            role="leaky_relu",
+        )
+    ],
+    "gelu": _plain("GELU", "gelu"),
+    "silu": _plain("SiLU", "silu"),
+    "sigmoid": _plain("Sigmoid", "sigmoid"),
+    "tanh": _plain("Tanh", "tanh"),
+    "dropout": lambda layer, shape: [
+        ModuleCall("Dropout", kwargs=(("p", layer.p),), role="dropout")
+    ],
+    "flatten": _plain("Flatten", "flatten"),
+    "linear": _linear,
+}
