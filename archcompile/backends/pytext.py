@@ -52,7 +52,11 @@ def comment_text(text: str) -> str:
 
 def docstring_text(text: str, indent: str) -> str:
     """``text`` as the inside of a ``\"\"\"docstring\"\"\"``: one line per line of
-    text, stripped as ruff would, with quotes, backslashes and controls escaped."""
+    text, stripped as ruff would, with quotes, backslashes and controls escaped.
+
+    Text that fits on the first line (or cannot be wrapped) is closed on that
+    line, as ``ruff format`` closes it; otherwise the closing quotes get a line
+    of their own."""
     lines = []
     for raw in text.replace("\r\n", "\n").split("\n"):
         line = ""
@@ -72,9 +76,14 @@ def docstring_text(text: str, indent: str) -> str:
         lines.pop(0)
     if not lines:
         return ""
-    if len(lines) == 1 and len(indent) + len(lines[0]) + 6 <= LINE_LENGTH:
+    if len(lines) > 1 or len(indent) + len(lines[0]) + 6 > LINE_LENGTH:
+        lines = _wrap(lines, LINE_LENGTH - len(indent))
+    if len(lines) == 1:
+        # ruff format never moves closing quotes for the line length; it joins
+        # them to a text that is on the first line only, however long that line
+        # (a text of 79-81 characters at indent 4 wraps to one line, and so
+        # does one unbreakable word of any length).
         return lines[0]
-    lines = _wrap(lines, LINE_LENGTH - len(indent))
     return (
         lines[0]
         + "\n"
