@@ -37,8 +37,8 @@ def _body(spec: Spec) -> list[str]:
 
 def compare(a: Spec, b: Spec) -> Comparison:
     diff = list(difflib.unified_diff(_body(a), _body(b), fromfile=a.display, tofile=b.display, n=2))
-    before = {r.name: (r.shape, r.params) for r in a.tree(source=True).blocks}
-    after = {r.name: (r.shape, r.params) for r in b.tree(source=True).blocks}
+    before = {r.name: (r.shape, r.params) for r in a.tree().blocks}
+    after = {r.name: (r.shape, r.params) for r in b.tree().blocks}
     names = list(before) + [n for n in after if n not in before]
     changes = [
         BlockChange(n, before.get(n), after.get(n)) for n in names if before.get(n) != after.get(n)

@@ -287,10 +287,18 @@ class _Annotator:
         names: dict[str, Any] = {"in_channels": sym_in[0], "in_features": sym_in[0]}
         if len(sym_in) == 3:
             names.update(H=sym_in[1], W=sym_in[2])
+        arguments: dict[str, Any] = {}
         for param, value in zip(definition.params, node.symbols):
             value = substitute(value, self.baked) if top else value
-            names.update(zip(param, value) if isinstance(param, tuple) else [(param, value)])
-        return tuple(bind(dim, names) for dim in cls.sym)
+            arguments.update(zip(param, value) if isinstance(param, tuple) else [(param, value)])
+        out = tuple(bind(dim, {**names, **arguments}) for dim in cls.sym)
+        if None in out:
+            # the class cannot state it (a size set by a parameter, such as a
+            # kernel): walk this use's body with its arguments in place
+            walker = _Walk(self, _Trace(), concrete=False, symbolic=True, top=False)
+            walker.env = arguments
+            out = walker.body(node.body, node.block, None, sym_in, {INPUT: (None, sym_in)})[1]
+        return out
 
 
 class _Walk:
@@ -302,6 +310,8 @@ class _Walk:
         self.concrete = concrete
         self.symbolic = symbolic
         self.top = top  # symbolic over the spec's params (else: a class's params)
+        #: values of the enclosing block's parameters, when a use is walked inline
+        self.env: dict[str, Any] | None = None
 
     def body_step(self, name, kind, owner, nodes, shape, sym, values) -> Step:
         out, out_sym, children = self.body(nodes, name, shape, sym, values)
@@ -370,6 +380,8 @@ class _Walk:
             step.calls = tuple(LOWERING[kind](node.op, shape))
         if self.symbolic:
             symbols = node.symbols
+            if self.env is not None:
+                symbols = {k: _bound(v, self.env) for k, v in symbols.items()}
             if self.top:
                 symbols = {k: substitute(v, self.a.baked) for k, v in symbols.items()}
             if (
@@ -430,6 +442,16 @@ class _Walk:
             return join_shapes(mode, list(outs.values()), names=list(outs), what=what)
         except ShapeProblem as problem:
             raise self.trace.error(problem, node.origin, shape) from None
+
+
+def _bound(value: Any, env: dict[str, Any]) -> Any:
+    if isinstance(value, tuple):
+        return tuple(_bound(v, env) for v in value)
+    if isinstance(value, Expr):
+        if len(value.terms) == 1 and not value.const and value.terms[0][1] == 1:
+            return env.get(value.terms[0][0], value)  # any value, strings included
+        return bind(value, env)
+    return value
 
 
 def _needs_size(steps: list[Step]) -> bool:

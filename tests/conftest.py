@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_SPECS = sorted((ROOT / "specs").glob("*.yaml"))
+BUNDLED_SPECS = sorted((ROOT / "specs").glob("**/*.yaml"))
 TEST_SPECS = sorted((ROOT / "tests" / "specs").glob("*.yaml"))
 ALL_SPECS = BUNDLED_SPECS + TEST_SPECS
 

@@ -220,7 +220,7 @@ def test_every_structure_of_a_block_becomes_a_class() -> None:
         "Head",
     ):
         assert f"class {name}(nn.Module):" in source
-    assert "StageN2(16)" in source and "StageN3(16)" in source  # n is not an argument
+    assert "StageN2(3, 16)" in source and "StageN3(16, 16)" in source  # n is not an argument
     assert "nn.Linear(16 * in_channels, n)" in source  # a class written for its input size
 
 

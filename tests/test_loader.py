@@ -148,7 +148,7 @@ def test_all_errors_of_a_file_at_once() -> None:
         (HEADER + "blocks:\n  b:\n    - dropout: {p: 1.5}\n", "p must be in [0.0, 1.0)", None),
         (
             HEADER + "blocks:\n  b:\n    - conv: {out: 8, kernel: 3}\n      relu: {}\n",
-            "a layer is a mapping with exactly one key",
+            "a layer is a mapping with one key, its kind",
             None,
         ),
         (HEADER + "blocks:\n  b: []\n", "block 'b' has no layers", None),

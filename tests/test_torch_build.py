@@ -9,14 +9,22 @@ import torch
 from conftest import ALL_SPECS, spec_id
 
 import archcompile
+from archcompile.backends.layout import wiring
 from archcompile.errors import BuildError
 
 
+def _training_only(spec) -> set[str]:
+    """Blocks only training-only outputs need: eval mode does not run them."""
+    return {name for name, _, _, only in wiring(spec.graph) if only}
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
 @pytest.mark.parametrize("path", ALL_SPECS, ids=spec_id)
-def test_forward_shapes_match_static_inference_at_every_block(path: Path) -> None:
+def test_forward_shapes_match_static_inference_at_every_block(path: Path, train: bool) -> None:
     spec = archcompile.load_spec(path)
     report = archcompile.infer_shapes(spec)
-    model = archcompile.build(spec).eval()
+    model = archcompile.build(spec).train(train)
+    skipped = set() if train else _training_only(spec)
     seen: dict[str, tuple[int, ...]] = {}
     for record in report.blocks:
         module = getattr(model, record.name)
@@ -26,7 +34,7 @@ def test_forward_shapes_match_static_inference_at_every_block(path: Path) -> Non
     batch = 3
     with torch.no_grad():
         model(torch.randn(batch, *spec.graph.input))
-    assert seen == {r.name: (batch, *r.shape) for r in report.blocks}
+    assert seen == {r.name: (batch, *r.shape) for r in report.blocks if r.name not in skipped}
 
 
 @pytest.mark.parametrize("path", ALL_SPECS, ids=spec_id)
@@ -61,7 +69,9 @@ def test_macs_match_fvcore(path: Path) -> None:
     counted = sum(v for k, v in analysis.by_operator().items() if k in ("conv", "linear", "addmm"))
     if blind:
         assert "aten::_convolution_mode" in analysis.unsupported_ops()
-    assert counted + sum(blind) == 2 * archcompile.infer_shapes(spec).macs_per_image
+    report = archcompile.infer_shapes(spec)
+    expected = sum(b.macs for b in report.blocks if b.name not in _training_only(spec))
+    assert counted + sum(blind) == 2 * expected
 
 
 def test_googlenet_is_trainable() -> None:

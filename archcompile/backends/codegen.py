@@ -285,7 +285,7 @@ class _Generator:
 
 def generate(spec: Any) -> str:
     """The generated module for a loaded spec (see :func:`archcompile.generate_source`)."""
-    tree: Tree = spec.tree(source=True)
+    tree: Tree = spec.tree()
     graph = tree.graph
     generator = _Generator(tree)
     classes = [generator.definition_class(cls) for cls in tree.classes]

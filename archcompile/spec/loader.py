@@ -57,15 +57,15 @@ class Spec:
     def stem(self) -> str:
         return Path(self.display).stem
 
-    def tree(self, source: bool = False) -> Tree:
-        """The annotated tree (built once per spec and kind; ``source=True``
-        adds what generated source needs). Raises :class:`ShapeError`."""
+    def tree(self) -> Tree:
+        """The annotated tree, built once per spec and read by every command
+        (shapes, build, diff, train, eval). Raises :class:`ShapeError`."""
         from archcompile.tree import annotate
 
-        trees = self.__dict__.setdefault("_trees", {})  # a cache on a frozen dataclass
-        if True not in trees and source not in trees:
-            trees[source] = annotate(self.graph, source)
-        return trees.get(True) or trees[source]
+        cache = self.__dict__  # a cache on a frozen dataclass
+        if "_tree" not in cache:
+            cache["_tree"] = annotate(self.graph, source=True)
+        return cache["_tree"]
 
 
 def display_path(path: str | os.PathLike[str]) -> str:
