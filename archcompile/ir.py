@@ -7,10 +7,15 @@ joined by concatenation or summation (:class:`BranchNode`), and uses of a
 defined composite block (:class:`CallNode`), whose body is the definition
 expanded with the call's arguments.
 
-Everything here is concrete and validated: ``repeat`` is unrolled, ``$names``
-are substituted and defaults applied. For the code generator, nodes also keep
-what was written symbolically (``symbols``): the fields and arguments that came
-from a parameter of the enclosing definition, as :class:`~archcompile.symbolic.Expr`.
+Everything here is validated: ``repeat`` is unrolled and defaults applied.
+Values are kept as written, once: a field or argument written ``$name`` is
+:class:`~archcompile.symbolic.Expr` ``name`` over the enclosing scope (the
+spec's ``params`` at top level, the definition's parameters inside a call),
+every other value is plain. The annotated tree (:mod:`archcompile.tree`)
+evaluates them in the scope's environment for real shapes, and keeps them
+symbolic for generated source. Values that decide structure (repeat counts,
+activations, norms chosen through a definition's parameter) are kept as
+their values.
 """
 
 from __future__ import annotations
@@ -48,9 +53,8 @@ class LayerNode(_Step):
     """One layer of a built-in kind."""
 
     node: Literal["layer"] = "layer"
+    #: the layer as written: ``$name`` fields are ``Expr`` (not evaluated)
     op: Layer
-    #: fields written as ``$param`` of the enclosing definition (or spec)
-    symbols: dict[str, Any] = Field(default_factory=dict)
     origin: Origin = Origin()
 
 
@@ -80,10 +84,9 @@ class CallNode(_Step):
 
     node: Literal["call"] = "call"
     block: str
-    #: positional arguments, destructured groups as tuples: (64, (96, 128), ...)
+    #: positional arguments as written, destructured groups as tuples:
+    #: (64, (96, 128), ...), with ``Expr`` where a ``$name`` was passed
     arguments: tuple[Any, ...]
-    #: the same arguments with ``Expr`` where a parameter was passed through
-    symbols: tuple[Any, ...]
     body: list[Node]
     origin: Origin = Origin()
 

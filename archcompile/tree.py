@@ -89,6 +89,8 @@ class GeneratedClass:
     sym_in: Shape = ()
     sym: Shape = ()
     uses: list[CallNode] = field(default_factory=list)
+    #: the concrete arguments of every use (for type hints)
+    values: list[tuple] = field(default_factory=list)
     name: str = ""  # set once every class is known (variants need suffixes)
 
 
@@ -169,9 +171,9 @@ def structure(nodes: list[Node]) -> tuple:
     for node in nodes:
         wiring = (node.name, node.reads)
         if isinstance(node, LayerNode):
-            key.append(("layer", wiring, node.op.model_copy(update=node.symbols)))
+            key.append(("layer", wiring, node.op))
         elif isinstance(node, CallNode):
-            key.append(("call", wiring, node.block, node.symbols, structure(node.body)))
+            key.append(("call", wiring, node.block, node.arguments, structure(node.body)))
         elif isinstance(node, BranchNode):
             branches = tuple((n, structure(b)) for n, b in node.branches.items())
             key.append((node.node, wiring, node.singles, branches))
@@ -233,6 +235,9 @@ class _Annotator:
         self.source = source
         self.classes: dict[tuple, GeneratedClass] = {}
         self.order: list[GeneratedClass] = []
+        self.structures: dict[int, tuple] = {}  # by id of a CallNode (the IR outlives us)
+        #: concrete arguments of every use, by (block, rank, structure)
+        self.argument_values: dict[tuple, list[tuple]] = {}
         #: spec params fixed in generated source (they change sizes or structure)
         self.baked = {n: graph.params[n] for n in graph.structural_params}
 
@@ -257,7 +262,7 @@ class _Annotator:
         """The class of this call's structure, walked once. A class whose
         modules need its input's height and width (a ``flatten`` then a
         ``linear``) is written for the concrete size of its use instead."""
-        key = (node.block, rank, structure(node.body))
+        key = (node.block, rank, self.structure(node))
         cls = self.classes.get(key)
         if cls is None:
             cls = self._walk_class(node, key, rank, class_input(rank))
@@ -279,6 +284,24 @@ class _Annotator:
         cls.sym = sym  # type: ignore[assignment]
         return cls
 
+    def bind_arguments(self, node: CallNode, values: dict[str, Any], rank: int) -> dict[str, Any]:
+        """The values of a call's parameters, from its arguments as written; kept
+        per class for the type hints of its ``__init__``."""
+        definition = self.graph.definitions[node.block]
+        given = tuple(substitute(a, values) for a in node.arguments)
+        key = (node.block, rank, self.structure(node))
+        self.argument_values.setdefault(key, []).append(given)
+        bound: dict[str, Any] = {}
+        for param, value in zip(definition.params, given):
+            bound.update(zip(param, value) if isinstance(param, tuple) else [(param, value)])
+        return bound
+
+    def structure(self, node: CallNode) -> tuple:
+        key = self.structures.get(id(node))
+        if key is None:
+            key = self.structures[id(node)] = structure(node.body)
+        return key
+
     def call_sym(
         self, cls: GeneratedClass, node: CallNode, sym_in: Shape, top: bool
     ) -> Shape | None:
@@ -288,7 +311,7 @@ class _Annotator:
         if len(sym_in) == 3:
             names.update(H=sym_in[1], W=sym_in[2])
         arguments: dict[str, Any] = {}
-        for param, value in zip(definition.params, node.symbols):
+        for param, value in zip(definition.params, node.arguments):
             value = substitute(value, self.baked) if top else value
             arguments.update(zip(param, value) if isinstance(param, tuple) else [(param, value)])
         out = tuple(bind(dim, {**names, **arguments}) for dim in cls.sym)
@@ -312,6 +335,8 @@ class _Walk:
         self.top = top  # symbolic over the spec's params (else: a class's params)
         #: values of the enclosing block's parameters, when a use is walked inline
         self.env: dict[str, Any] | None = None
+        #: concrete values of the names in scope (spec params, or a call's arguments)
+        self.values: dict[str, Any] = annotator.graph.params
 
     def body_step(self, name, kind, owner, nodes, shape, sym, values) -> Step:
         out, out_sym, children = self.body(nodes, name, shape, sym, values)
@@ -371,27 +396,24 @@ class _Walk:
     def layer(self, node: LayerNode, name: str, shape, sym) -> Step:
         kind = node.op.kind
         step = Step(name, kind, node, shape, None, sym_in=sym)
+        written = {k: v for k, v in node.op if _symbolic(v)}  # fields written $name
         if self.concrete:
+            op = node.op.model_copy(
+                update={k: substitute(v, self.values) for k, v in written.items()}
+            )
             try:
-                step.shape = SHAPE_RULES[kind](node.op, shape)
+                step.shape = SHAPE_RULES[kind](op, shape)
             except ShapeProblem as problem:
                 raise self.trace.error(problem, node.origin, shape) from None
-            step.params, step.macs = COUNT_RULES[kind](node.op, shape, step.shape)
-            step.calls = tuple(LOWERING[kind](node.op, shape))
+            step.params, step.macs = COUNT_RULES[kind](op, shape, step.shape)
+            step.calls = tuple(LOWERING[kind](op, shape))
         if self.symbolic:
-            symbols = node.symbols
+            symbols = written
             if self.env is not None:
                 symbols = {k: _bound(v, self.env) for k, v in symbols.items()}
             if self.top:
                 symbols = {k: substitute(v, self.a.baked) for k, v in symbols.items()}
-            if (
-                self.concrete
-                and sym == shape
-                and not any(
-                    isinstance(v, Expr) or isinstance(v, tuple) and Expr in map(type, v)
-                    for v in symbols.values()
-                )
-            ):
+            if self.concrete and sym == shape and not any(map(_symbolic, symbols.values())):
                 step.sym, step.sym_calls = step.shape, step.calls  # nothing symbolic here
             else:
                 op = node.op.model_copy(update=symbols)
@@ -407,6 +429,7 @@ class _Walk:
         if self.concrete:
             self.trace.calls.append(node)
             inner = _Walk(self.a, self.trace, concrete=True, symbolic=False, top=False)
+            inner.values = self.a.bind_arguments(node, self.values, len(shape))
             step.shape, _, step.children = inner.body(node.body, name, shape, None, {})
             self.trace.calls.pop()
             _total(step)
@@ -442,6 +465,11 @@ class _Walk:
             return join_shapes(mode, list(outs.values()), names=list(outs), what=what)
         except ShapeProblem as problem:
             raise self.trace.error(problem, node.origin, shape) from None
+
+
+def _symbolic(value: Any) -> bool:
+    """Written with a ``$name``: an Expr, or a pair holding one."""
+    return isinstance(value, Expr) or isinstance(value, tuple) and any(map(_symbolic, value))
 
 
 def _bound(value: Any, env: dict[str, Any]) -> Any:
@@ -517,7 +545,7 @@ def _variant_suffix(cls: GeneratedClass, graph: Graph) -> str:
     definition = graph.definitions[cls.definition]
     use = cls.uses[0]
     parts = []
-    for param, value in zip(definition.params, use.arguments):
+    for param, value in zip(definition.params, cls.values[0] if cls.values else use.arguments):
         leaves = param if isinstance(param, tuple) else (param,)
         values = value if isinstance(param, tuple) else (value,)
         for leaf, v in zip(leaves, values):
@@ -537,6 +565,8 @@ def annotate(graph: Graph, source: bool = False) -> Tree:
     """
     annotator = _Annotator(graph, source)
     blocks = annotator.graph_steps()
+    for cls in annotator.order:
+        cls.values = annotator.argument_values.get(cls.key[:3], [])
     if source:
         _name_classes(annotator.order, graph)
     return Tree(graph, blocks, annotator.order, source)

@@ -48,17 +48,13 @@ def test_one_inception_on_a_3_channel_64x64_input() -> None:
 def test_batchnorm_default_reaches_inside_inception() -> None:
     plain = archcompile.infer_shapes(archcompile.load_spec("specs/googlenet.yaml"))
     bn = archcompile.infer_shapes(archcompile.load_spec("specs/googlenet_bn.yaml"))
-    spec = archcompile.load_spec("specs/googlenet_bn.yaml")
-    convs = [
-        n.op
-        for block in spec.graph.blocks
-        for n in _walk(block.body)
-        if getattr(n, "op", None) is not None and n.op.kind == "conv"
-    ]
-    assert convs and all(c.norm == "batch" and c.activation == "relu" for c in convs)
+    convs = [step for block in bn.blocks for _, step in block.walk(99) if step.kind == "conv"]
+    assert convs and all(
+        c.node.op.norm == "batch" and c.node.op.activation == "relu" for c in convs
+    )
     assert len(convs) == 2 + 1 + 9 * 6  # stem convs, block2's second, six per Inception
     # no conv bias (the norm replaces it), plus a scale and a shift per channel
-    conv_out = sum(c.out for c in convs)
+    conv_out = sum(c.shape[0] for c in convs)
     assert bn.total_params == plain.total_params - conv_out + 2 * conv_out
     assert bn.macs_per_image == plain.macs_per_image
 

@@ -99,7 +99,7 @@ class _Generator:
             leaves = param if isinstance(param, tuple) else (param,)
             if set(leaves) & definition.baked:
                 continue
-            values = [use.arguments[index] for use in cls.uses]
+            values = [arguments[index] for arguments in cls.values]
             if isinstance(param, tuple):
                 hints = ", ".join(_type_hint([v[i] for v in values]) for i in range(len(param)))
                 signature.append(f"{param[-1]}: tuple[{hints}]")

@@ -140,7 +140,7 @@ class Printer:
             raise fail(node.origin, f"the input size of {node.block} is not expressible")
         definition = self.graph.definitions[node.block]
         arguments = []
-        for param, value in zip(definition.params, node.symbols):
+        for param, value in zip(definition.params, node.arguments):
             if _leaves(param) & definition.baked:
                 continue  # fixed in the class itself
             arguments.append(src(substitute(value, self.baked) if self.top else value))

@@ -237,8 +237,7 @@ class CompositeBlocks:
         self.used.setdefault(name, definition)
         return CallNode(
             block=name,
-            arguments=tuple(arguments),
-            symbols=tuple(symbols),
+            arguments=tuple(symbols),  # as written; the values were checked above
             body=body,
             origin=self.origin(smap, path),
         )

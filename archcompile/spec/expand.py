@@ -449,8 +449,12 @@ class Expander(CompositeBlocks):
                 # which modules the layer becomes: one generated class per value
                 self.baked[scope.stack[-1]].update(n for n, _ in value.symbol.terms)
                 values[name] = replace(value, symbol=value.value)
-        symbols = {name: tupled(v.symbol) for name, v in values.items() if has_expr(v.symbol)}
-        return LayerNode(op=op, symbols=symbols, origin=self.origin(smap, path))
+        # validated with the values; kept as written (``$name`` -> Expr)
+        written = {name: tupled(v.symbol) for name, v in values.items() if has_expr(v.symbol)}
+        # (constructed without validation: the Exprs are not values; they were)
+        return LayerNode.model_construct(
+            op=op.model_copy(update=written), origin=self.origin(smap, path)
+        )
 
     def branches(
         self,
