@@ -29,7 +29,9 @@ from archcompile.layers import COMBINATORS, LAYER_KINDS
 from archcompile.limits import DEFAULT_LIMITS, Limits
 
 ROOT = Path(__file__).resolve().parent.parent
-SEED_PATHS = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "tests/specs").glob("*.yaml"))
+SEED_PATHS = sorted((ROOT / "specs").glob("**/*.yaml")) + sorted(
+    (ROOT / "tests/specs").glob("*.yaml")
+)
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,9 @@ KINDS = sorted([*LAYER_KINDS, *COMBINATORS, "inception"])
 ARGUMENTS = sorted(
     {name for model in LAYER_KINDS.values() for name in model.model_fields if name != "kind"}
 )
-TOP_KEYS = ["archc", "name", "description", "extends", "input", "params", "defaults", "define"]
+TOP_KEYS = [
+    "archc", "name", "description", "extends", "input", "params", "defaults", "define", "outputs",
+]  # fmt: skip
 #: names that must be refused somewhere: keywords, torch.nn.Module attributes,
 #: names the generated code uses, private and dunder names
 HOSTILE_NAMES = [
@@ -57,7 +61,11 @@ HOSTILE_NAMES = [
 HOSTILE_TEXT = [
     '"""', "'''", "\\", "\n", "\r", "\u2028", "#", 'import os; os.system("x")', "{{ x }}", "\t",
 ]  # fmt: skip
-WORDS = KINDS + ARGUMENTS + TOP_KEYS + HOSTILE_NAMES + ["blocks", "layers", "times", "doc"]
+#: keys of items and outputs: names, from:, joins
+GRAPH_WORDS = ["name", "from", "input", "training_only", "loss_weight", "x_in", "enc1", "conv2"]
+WORDS = (
+    KINDS + ARGUMENTS + TOP_KEYS + HOSTILE_NAMES + GRAPH_WORDS + ["blocks", "layers", "times", "doc"]
+)
 STRINGS = (
     WORDS
     + ["$num_classes", "$width", "$c", "$nope", "$", "same", "valid", "batch", "relu", "yes"]
