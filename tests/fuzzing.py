@@ -64,7 +64,12 @@ HOSTILE_TEXT = [
 #: keys of items and outputs: names, from:, joins
 GRAPH_WORDS = ["name", "from", "input", "training_only", "loss_weight", "x_in", "enc1", "conv2"]
 WORDS = (
-    KINDS + ARGUMENTS + TOP_KEYS + HOSTILE_NAMES + GRAPH_WORDS + ["blocks", "layers", "times", "doc"]
+    KINDS
+    + ARGUMENTS
+    + TOP_KEYS
+    + HOSTILE_NAMES
+    + GRAPH_WORDS
+    + ["blocks", "layers", "times", "doc"]
 )
 STRINGS = (
     WORDS
