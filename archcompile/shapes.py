@@ -234,7 +234,7 @@ def join_shapes(
         for index, other in enumerate(shapes[1:], 1):
             if labels and other != first:
                 raise _differ(
-                    f"add {what}es differ",
+                    f"add {_plural(what)} differ",
                     labels,
                     shapes,
                     index,
@@ -249,7 +249,7 @@ def join_shapes(
     for index, other in enumerate(shapes[1:], 1):
         if labels and other[1:] != first[1:]:  # type: ignore[index]
             raise _differ(
-                f"concat {what}es differ in spatial size",
+                f"concat {_plural(what)} differ in spatial size",
                 labels,
                 shapes,
                 index,
@@ -260,6 +260,10 @@ def join_shapes(
         c = other[0]  # type: ignore[index]
         channels = None if channels is None or c is None else channels + c
     return (channels, *first[1:])
+
+
+def _plural(what: str) -> str:
+    return {"branch": "branches"}.get(what, what + "s")
 
 
 def _differ(what: str, labels: list[str], shapes: list, index: int, hint: str) -> ShapeProblem:

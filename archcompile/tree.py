@@ -91,6 +91,10 @@ class GeneratedClass:
     uses: list[CallNode] = field(default_factory=list)
     #: the concrete arguments of every use (for type hints)
     values: list[tuple] = field(default_factory=list)
+    #: parameters fixed in this class, with their values (not ``__init__`` arguments)
+    fixed: dict[str, Any] = field(default_factory=dict)
+    #: the input height and width the class is written for, if it needs them
+    spatial: tuple[int, int] | None = None
     name: str = ""  # set once every class is known (variants need suffixes)
 
 
@@ -182,6 +186,14 @@ def structure(nodes: list[Node]) -> tuple:
     return tuple(key)
 
 
+class _NeedsSize(Exception):
+    """A class needs the concrete size of its input, not known where it is used."""
+
+
+def _frozen(values: dict[str, Any] | None) -> tuple:
+    return tuple(sorted((values or {}).items(), key=lambda item: item[0]))
+
+
 class _Trace:
     """The readable trace of a block that a shape error shows: one line per
     top-level step, plus the steps inside the composite being walked."""
@@ -199,7 +211,7 @@ class _Trace:
         else:
             self.inner.append(line)
 
-    def error(self, problem: ShapeProblem, origin: Origin, received: Shape) -> ShapeError:
+    def error(self, problem: ShapeProblem, origin: Origin, received: Shape | None) -> ShapeError:
         notes: list[str] = []
         if self.lines or self.inner:
             inner = self.inner[-12:]
@@ -211,7 +223,7 @@ class _Trace:
             where = f" ({call.origin.file}:{call.origin.line})" if call.origin.file else ""
             notes.append(f"inside {call.block!r} used at {call.origin.path}{where}")
         message = str(problem)
-        if "receives" not in message:
+        if "receives" not in message and received is not None:
             message += f" (it receives {format_shape(received)})"
         return ShapeError(
             Diagnostic(
@@ -258,30 +270,76 @@ class _Annotator:
         return blocks
 
     # -- generated classes ----------------------------------------------------
-    def class_for(self, node: CallNode, rank: int, concrete: Shape | None) -> GeneratedClass:
-        """The class of this call's structure, walked once. A class whose
-        modules need its input's height and width (a ``flatten`` then a
-        ``linear``) is written for the concrete size of its use instead."""
-        key = (node.block, rank, self.structure(node))
+    def class_for(
+        self,
+        node: CallNode,
+        rank: int,
+        spatial: tuple | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> GeneratedClass:
+        """The class of this call's structure, walked once.
+
+        Parameters that decide the structure are fixed in the class (their
+        values are part of its key). A class whose modules need a size it
+        cannot state (a ``flatten`` then a ``linear``) is written for the
+        height and width of its use (``spatial``), and if that is not enough,
+        with every parameter fixed (``values``); when neither is known here,
+        the enclosing class is fixed in turn (:class:`_NeedsSize`).
+        """
+        fixed = self.fixed_values(node)
+        key = (node.block, rank, self.structure(node), _frozen(fixed))
         cls = self.classes.get(key)
         if cls is None:
-            cls = self._walk_class(node, key, rank, class_input(rank))
-            if _needs_size(cls.steps) and concrete is not None and rank == 3:
-                sized = (Expr.name("in_channels"), *concrete[1:])
-                key = (*key, tuple(concrete[1:]))
-                cls = self.classes.get(key) or self._walk_class(node, key, rank, sized)
-            if key not in self.classes:
-                self.classes[key] = cls
-                self.order.append(cls)  # after the classes it uses
+            try:
+                cls = self._walk_class(node, key, rank, class_input(rank), fixed)
+            except _NeedsSize:
+                cls = None
+            if cls is None or _needs_size(cls.steps):
+                cls = self._sized(node, key, rank, spatial, values, fixed)
+            self.classes.setdefault(cls.key, cls)
         cls.uses.append(node)
         return cls
 
-    def _walk_class(self, node: CallNode, key: tuple, rank: int, sym_in: Shape) -> GeneratedClass:
-        cls = GeneratedClass(node.block, key, rank, sym_in=sym_in)
+    def _sized(self, node, key, rank, spatial, values, fixed) -> GeneratedClass:
+        if rank != 3 or spatial is None or not all(isinstance(d, int) for d in spatial):
+            raise _NeedsSize
+        sized_in = (Expr.name("in_channels"), *spatial)
+        for attempt in (fixed, values):
+            if attempt is None:
+                break
+            sized_key = (*key, tuple(spatial), _frozen(attempt))
+            if sized_key in self.classes:
+                return self.classes[sized_key]
+            try:
+                cls = self._walk_class(node, sized_key, rank, sized_in, attempt)
+            except _NeedsSize:
+                continue
+            if not _needs_size(cls.steps):
+                cls.spatial = tuple(spatial)
+                return cls
+        raise _NeedsSize
+
+    def fixed_values(self, node: CallNode) -> dict[str, Any]:
+        """Values of the parameters a definition fixes per class (the whole
+        destructured group of one that decides its structure)."""
+        definition = self.graph.definitions[node.block]
+        fixed: dict[str, Any] = {}
+        for param, value in zip(definition.params, node.arguments):
+            leaves = param if isinstance(param, tuple) else (param,)
+            if set(leaves) & definition.baked:
+                fixed.update(zip(leaves, value) if isinstance(param, tuple) else [(param, value)])
+        return fixed
+
+    def _walk_class(
+        self, node: CallNode, key: tuple, rank: int, sym_in: Shape, fixed: dict[str, Any]
+    ) -> GeneratedClass:
+        cls = GeneratedClass(node.block, key, rank, sym_in=sym_in, fixed=fixed)
         walker = _Walk(self, _Trace(), concrete=False, symbolic=True, top=False)
+        walker.env = fixed
         values = {INPUT: (None, cls.sym_in)}
         _, sym, cls.steps = walker.body(node.body, node.block, None, cls.sym_in, values)
         cls.sym = sym  # type: ignore[assignment]
+        self.order.append(cls)  # after the classes it uses
         return cls
 
     def bind_arguments(self, node: CallNode, values: dict[str, Any], rank: int) -> dict[str, Any]:
@@ -303,7 +361,7 @@ class _Annotator:
         return key
 
     def call_sym(
-        self, cls: GeneratedClass, node: CallNode, sym_in: Shape, top: bool
+        self, cls: GeneratedClass, node: CallNode, sym_in: Shape, top: bool, env: dict | None
     ) -> Shape | None:
         """A call's output outside its class: the class formula, bound."""
         definition = self.graph.definitions[node.block]
@@ -312,7 +370,7 @@ class _Annotator:
             names.update(H=sym_in[1], W=sym_in[2])
         arguments: dict[str, Any] = {}
         for param, value in zip(definition.params, node.arguments):
-            value = substitute(value, self.baked) if top else value
+            value = substitute(value, self.baked) if top else _bound(value, env or {})
             arguments.update(zip(param, value) if isinstance(param, tuple) else [(param, value)])
         out = tuple(bind(dim, {**names, **arguments}) for dim in cls.sym)
         if None in out:
@@ -384,8 +442,9 @@ class _Walk:
             return self.call(node, name, shape, sym)
         if isinstance(node, JoinNode):
             shapes = [values[r] for r in node.reads]
-            outs = dict(zip(node.reads, (s for s, _ in shapes)))
-            out = self.join(node, node.mode, outs, shape, "input")
+            out = self.join(
+                node, node.mode, list(node.reads), [s for s, _ in shapes], "input", None
+            )
             out_sym = None
             if self.symbolic:
                 out_sym = join_shapes(node.mode, [s for _, s in shapes])
@@ -434,13 +493,26 @@ class _Walk:
             self.trace.calls.pop()
             _total(step)
         if self.symbolic:
-            step.cls = self.a.class_for(node, len(sym), shape if self.top else None)
-            out = self.a.call_sym(step.cls, node, sym, self.top)
+            spatial = (shape if self.top else sym)[1:] if len(sym) == 3 else None
+            step.cls = self.a.class_for(node, len(sym), spatial, self.argument_values(node))
+            out = self.a.call_sym(step.cls, node, sym, self.top, self.env)
             if self.top and out is not None and None in out:
                 # not expressible with the spec's params: the concrete size
                 out = tuple(s if d is None else d for d, s in zip(out, step.shape))
             step.sym = out
         return step
+
+    def argument_values(self, node: CallNode) -> dict[str, Any] | None:
+        """Concrete values of every parameter of this use, when known here."""
+        known = self.values if self.top else self.env or {}
+        definition = self.a.graph.definitions[node.block]
+        result: dict[str, Any] = {}
+        for param, value in zip(definition.params, node.arguments):
+            value = _bound(value, known)
+            if _symbolic(value):
+                return None
+            result.update(zip(param, value) if isinstance(param, tuple) else [(param, value)])
+        return result
 
     def branches(self, node: BranchNode, name: str, shape, sym) -> Step:
         children = []
@@ -453,18 +525,20 @@ class _Walk:
             syms.append(out_sym)
             child = Step(label, "branch", None, shape, out, children=steps, sym_in=sym, sym=out_sym)
             children.append(_total(child))
-        out = self.join(node, node.node, outs, shape, "branch")
+        out = self.join(node, node.node, list(outs), list(outs.values()), "branch", shape)
         out_sym = join_shapes(node.node, syms) if self.symbolic else None
         step = Step(name, node.node, node, shape, out, children=children, sym_in=sym, sym=out_sym)
         return _total(step)
 
-    def join(self, node: Node, mode: str, outs: dict[str, Shape], shape, what: str) -> Shape | None:
+    def join(
+        self, node: Node, mode: str, names: list[str], shapes: list, what: str, received
+    ) -> Any:
         if not self.concrete:
             return None
         try:
-            return join_shapes(mode, list(outs.values()), names=list(outs), what=what)
+            return join_shapes(mode, shapes, names=names, what=what)
         except ShapeProblem as problem:
-            raise self.trace.error(problem, node.origin, shape) from None
+            raise self.trace.error(problem, node.origin, received) from None
 
 
 def _symbolic(value: Any) -> bool:
@@ -480,6 +554,20 @@ def _bound(value: Any, env: dict[str, Any]) -> Any:
             return env.get(value.terms[0][0], value)  # any value, strings included
         return bind(value, env)
     return value
+
+
+def _reachable(blocks: list[Step]) -> set[int]:
+    """Ids of the classes the model uses (walks abandoned for a sized class
+    may have made others)."""
+    seen: set[int] = set()
+    stack = list(blocks)
+    while stack:
+        step = stack.pop()
+        stack += step.children
+        if step.cls is not None and id(step.cls) not in seen:
+            seen.add(id(step.cls))
+            stack += step.cls.steps
+    return seen
 
 
 def _needs_size(steps: list[Step]) -> bool:
@@ -533,9 +621,8 @@ def _name_classes(classes: list[GeneratedClass], graph: Graph) -> None:
             suffix = _variant_suffix(cls, graph)
             name = base + suffix
             number = 2
-            while name in taken or not suffix:
-                name, suffix = f"{base}{suffix}{number}", suffix or "_"
-                name = name.replace("_", "")
+            while name in taken:
+                name = f"{base}{suffix}V{number}"
                 number += 1
             taken.add(name)
             cls.name = name
@@ -543,15 +630,14 @@ def _name_classes(classes: list[GeneratedClass], graph: Graph) -> None:
 
 def _variant_suffix(cls: GeneratedClass, graph: Graph) -> str:
     definition = graph.definitions[cls.definition]
-    use = cls.uses[0]
     parts = []
-    for param, value in zip(definition.params, cls.values[0] if cls.values else use.arguments):
-        leaves = param if isinstance(param, tuple) else (param,)
-        values = value if isinstance(param, tuple) else (value,)
-        for leaf, v in zip(leaves, values):
-            if leaf in definition.baked:
-                text = "".join(ch for ch in str(v).title() if ch.isalnum())
+    for param in definition.params:
+        for leaf in param if isinstance(param, tuple) else (param,):
+            if leaf in cls.fixed:
+                text = "".join(ch for ch in str(cls.fixed[leaf]).title() if ch.isalnum())
                 parts.append(leaf.title().replace("_", "") + text)
+    if cls.spatial is not None:
+        parts.append("At{}x{}".format(*cls.spatial))
     if not parts:
         parts.append("Image" if cls.rank == 3 else "Vector")
     return "".join(parts)
@@ -565,6 +651,8 @@ def annotate(graph: Graph, source: bool = False) -> Tree:
     """
     annotator = _Annotator(graph, source)
     blocks = annotator.graph_steps()
+    used = _reachable(blocks)
+    annotator.order = [cls for cls in annotator.order if id(cls) in used]
     for cls in annotator.order:
         cls.values = annotator.argument_values.get(cls.key[:3], [])
     if source:

@@ -255,7 +255,7 @@ def test_keyword_call_form() -> None:
         (
             HEADER + "define:\n  d:\n    layers:\n      - add: {main: [relu], skip: []}\n"
             "      - add: {main: [gelu], skip2: []}\nblocks:\n  b: [d]\n",
-            "branch name 'main' is used twice in block 'd'",
+            "name 'main' is used twice in block 'd'",
         ),
     ],
 )

@@ -92,12 +92,12 @@ class _Generator:
     # -- the class of one structure of a definition -----------------------------
     def definition_class(self, cls: GeneratedClass) -> str:
         definition = self.graph.definitions[cls.definition]
-        printer = self._printer(top=False)
+        printer = Printer(self.graph, top=False, fixed=cls.fixed)
         signature = ["self", f"{'in_channels' if cls.rank == 3 else 'in_features'}: int"]
         unpack = []
         for index, param in enumerate(definition.params):
             leaves = param if isinstance(param, tuple) else (param,)
-            if set(leaves) & definition.baked:
+            if set(leaves) & set(cls.fixed):
                 continue
             values = [arguments[index] for arguments in cls.values]
             if isinstance(param, tuple):
@@ -135,7 +135,7 @@ class _Generator:
         source = forward.source(node)
         if attr is not None:
             attributes += layout(printer.member(step), INDENT * 2, f"self.{attr} = ")
-            forward.assign(node.name, f"self.{attr}({source})", step.sym)
+            forward.assign(node.name, call(f"self.{attr}", source), step.sym)
             return
         terms = []  # a concat/add of branches: each branch on its own line
         for (branch, nodes), child in zip(node.branches.items(), step.children):
@@ -214,7 +214,7 @@ class _Generator:
         expr = printer.member(steps[0]) if block.single else printer.sequential(steps)
         attributes += layout(expr, INDENT * 2, f"self.{block.name} = ")
         # comments show the concrete sizes for the default params, as torchvision's do
-        forward.assign(block.name, f"self.{block.name}({source})", step.shape, guard)
+        forward.assign(block.name, call(f"self.{block.name}", source), step.shape, guard)
 
     def _returns(self, forward: Forward, several: bool) -> list[str]:
         outputs = self.graph.outputs

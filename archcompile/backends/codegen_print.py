@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from archcompile.backends.layout import branch_has_module, is_named, keyed, sequence
-from archcompile.backends.pyfmt import INDENT, Bracket, Item, call, layout
+from archcompile.backends.pyfmt import INDENT, LINE_LENGTH, Bracket, Item, call, layout, width
 from archcompile.backends.pytext import py_string
 from archcompile.errors import CodegenError, Diagnostic
 from archcompile.ir import BranchNode, CallNode, Graph, JoinNode, LayerNode, Origin
@@ -79,10 +79,11 @@ class Printer:
     """Module expressions for steps; ``top``: the model class (spec params
     that change sizes or structure are written as their values)."""
 
-    def __init__(self, graph: Graph, top: bool) -> None:
+    def __init__(self, graph: Graph, top: bool, fixed: dict[str, Any] | None = None) -> None:
         self.graph = graph
         self.top = top
         self.baked = {n: graph.params[n] for n in graph.structural_params}
+        self.fixed = fixed or {}  # parameters the class being printed fixes
         self.helpers: set[str] = set()  # "Concat" / "Add" classes in use
         self.imports: set[str] = set()  # "torch", "OrderedDict"
 
@@ -141,9 +142,10 @@ class Printer:
         definition = self.graph.definitions[node.block]
         arguments = []
         for param, value in zip(definition.params, node.arguments):
-            if _leaves(param) & definition.baked:
+            if _leaves(param) & set(cls.fixed):  # type: ignore[union-attr]
                 continue  # fixed in the class itself
-            arguments.append(src(substitute(value, self.baked) if self.top else value))
+            value = substitute(value, self.baked if self.top else self.fixed)
+            arguments.append(src(value))
         return call(cls.name, src(step.sym_in[0]), *arguments)  # type: ignore[union-attr]
 
 
@@ -171,8 +173,11 @@ class Forward:
 
     def assign(self, name: str | None, expr: Item, shape: Any, guard: bool = False) -> None:
         target = self.target(name)
-        suffix = " if self.training else None" if guard else ""
-        self.lines += layout(expr, INDENT * 2, f"{target} = ", suffix)
+        if guard:  # computed in training mode only
+            self.lines += [f"{INDENT * 2}{target} = None", f"{INDENT * 2}if self.training:"]
+            self.lines += _assignment(target, expr, INDENT * 3)
+        else:
+            self.lines += _assignment(target, expr, INDENT * 2)
         if shape is not None:
             self.lines.append(shape_comment(shape))
         if name is not None:
@@ -184,3 +189,17 @@ class Forward:
         if mode == "add":
             return " + ".join(names)
         return call("torch.cat", Bracket("[", [("", n) for n in names], "]"), "1")
+
+
+def _assignment(target: str, expr: Item, indent: str) -> list[str]:
+    """``target = expr`` as ruff formats it, including a long sum of names
+    (parenthesized, one operand per line)."""
+    if (
+        isinstance(expr, str)
+        and " + " in expr
+        and width(f"{indent}{target} = {expr}") > LINE_LENGTH
+    ):
+        first, *rest = expr.split(" + ")
+        operands = [f"{indent}{INDENT}{first}"] + [f"{indent}{INDENT}+ {r}" for r in rest]
+        return [f"{indent}{target} = (", *operands, f"{indent})"]
+    return layout(expr, indent, f"{target} = ")

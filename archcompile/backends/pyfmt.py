@@ -87,6 +87,10 @@ def layout(item: Item, indent: str, prefix: str = "", suffix: str = "") -> list[
     if not exploded and (width(one_line) <= LINE_LENGTH or not item.items):
         return [one_line]
     inner = indent + INDENT
+    if prefix.endswith(" = ") and width(indent + prefix + item.head) > LINE_LENGTH:
+        # the opening bracket does not fit after the target: ruff puts the
+        # whole right-hand side in parentheses on its own lines
+        return [indent + prefix + "(", *layout(item, inner), indent + ")" + suffix]
     if not exploded:
         contents = inner + ", ".join(p + flat(i) for p, i in item.items)
         if width(contents) <= LINE_LENGTH:

@@ -63,6 +63,23 @@ class CompositeBlocks:
                     key=True,
                 )
             seen[cls] = name
+        outputs_class = f"{self.spec.name}Outputs"
+        if isinstance(self.spec.outputs, list) and len(self.spec.outputs) > 1:
+            if outputs_class in seen:
+                self.error(
+                    self.smap,
+                    ("define", seen[outputs_class]),
+                    f"block {seen[outputs_class]!r} would generate class {outputs_class!r}, the "
+                    "named tuple of the spec's outputs",
+                    key=True,
+                )
+            if outputs_class in self.spec.blocks:
+                self.error(
+                    self.smap,
+                    ("blocks", outputs_class),
+                    f"block name {outputs_class!r} is the class of the spec's outputs",
+                    key=True,
+                )
         if self.spec.name in GENERATED_NAMES or self.spec.name in HELPER_CLASSES:
             self.error(
                 self.smap,
@@ -97,12 +114,15 @@ class CompositeBlocks:
         """Branches of a composite block become attributes of its class, so two
         ``concat``/``add`` steps of one block cannot both name a branch ``main``."""
         names = [b for node in body if isinstance(node, BranchNode) for b in node.branches]
+        names += [node.name for node in body if node.name and not isinstance(node, BranchNode)]
         for name in dict.fromkeys(duplicates(names)):
             self.error(
                 definition.smap,
                 definition.path,
-                f"branch name {name!r} is used twice in block {definition.name!r}",
-                "branches of one composite block become its attributes; give each a distinct name",
+                f"name {name!r} is used twice in block {definition.name!r} (branches and named "
+                "layers)",
+                "branches and named layers of one composite block become its attributes; give "
+                "each a distinct name",
                 key=True,
             )
 

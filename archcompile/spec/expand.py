@@ -48,7 +48,7 @@ from archcompile.spec.scope import (
     tupled,
 )
 from archcompile.spec.source import SourceMap, SpecPath, format_path
-from archcompile.spec.wiring import Body, split_item, wiring
+from archcompile.spec.wiring import Body, check_reached, split_item, wiring
 from archcompile.spec.wiring import outputs as wired_outputs
 from archcompile.symbolic import Expr
 
@@ -122,7 +122,14 @@ class Expander(CompositeBlocks):
             nodes = self.expand_list(
                 [items] if single else items, path, self.smap, scope, body, single=single
             )
-            if single and len(nodes) != 1:
+            if single and isinstance(items, dict) and "name" in items:
+                self.error(
+                    self.smap,
+                    path + ("name",),
+                    "a block written as one item is named by its key",
+                    "remove 'name:' (the block's key is its attribute name)",
+                )
+            if single and len(nodes) > 1:
                 self.error(
                     self.smap,
                     path,
@@ -132,7 +139,10 @@ class Expander(CompositeBlocks):
             blocks.append(
                 Block(name=name, body=nodes, single=single, origin=self.origin(self.smap, path))
             )
-        outputs = wired_outputs(self, self.spec.outputs, [b.name for b in blocks], self.smap)
+        names = [b.name for b in blocks]
+        outputs = wired_outputs(self, self.spec.outputs, names, list(self.spec.blocks), self.smap)
+        if outputs and not self.diagnostics:
+            check_reached(self, blocks, outputs, self.smap)
         self._check_class_names()
         if self.diagnostics:
             raise SpecError(self.diagnostics)
@@ -293,13 +303,18 @@ class Expander(CompositeBlocks):
             )
             raise Abort
         if kind in ("concat", "add") and args is None and "from" in extra:
-            name, reads = wiring(self, extra, kind, index, path, smap, body)
+            name, reads = wiring(self, extra, kind, index, path, smap, body, join=True)
             if len(reads) < 2:
-                self.error(smap, path + ("from",), f"a {kind} of values needs two or more names")
+                article = "an" if kind == "add" else "a"
+                self.error(
+                    smap, path + ("from",), f"{article} {kind} of values needs two or more names"
+                )
                 raise Abort
             return JoinNode(mode=kind, name=name, reads=reads, origin=self.origin(smap, path))
-        nodes = self.kind_item(kind, args, path, argpath, smap, scope, key=True)
+        # the name is taken first: a mistake in the layer is not reported again
+        # by every later from: that reads it
         name, reads = wiring(self, extra, kind, index, path, smap, body)
+        nodes = self.kind_item(kind, args, path, argpath, smap, scope, key=True)
         return nodes[0].model_copy(update={"name": name, "reads": reads})
 
     def kind_item(
@@ -484,6 +499,12 @@ class Expander(CompositeBlocks):
             single = items is not None and not isinstance(items, list)
             if single:
                 singles.add(name)
+                if isinstance(items, dict) and "name" in items:
+                    self.error(
+                        smap,
+                        argpath + (name, "name"),
+                        "a branch written as one item is named by its key",
+                    )
             branches[name] = self.expand_list(
                 [] if items is None else [items] if single else items,
                 argpath + (name,),
@@ -491,6 +512,13 @@ class Expander(CompositeBlocks):
                 scope,
                 single=single,
             )
+            if single and len(branches[name]) > 1:
+                self.error(
+                    smap,
+                    argpath + (name,),
+                    f"branch {name!r} is written as one item but expands to {len(branches[name])}",
+                    "write the branch as a list: '- ...'",
+                )
         return BranchNode(
             node=kind,  # type: ignore[arg-type]
             branches=branches,

@@ -189,7 +189,8 @@ def _merge(
 ) -> Any:
     """Child values win; mappings merge key by key, everything else is replaced.
     Records the paths the child replaced and the keys it wrote."""
-    if isinstance(base, dict) and isinstance(child, dict):
+    whole_block = len(path) == 2 and path[0] == "blocks"  # a block is replaced, never merged
+    if isinstance(base, dict) and isinstance(child, dict) and not whole_block:
         result = dict(base)
         for key, value in child.items():
             sub = path + (key,)

@@ -42,6 +42,7 @@ GENERATED_NAMES = frozenset(
         "str",
         "tuple",
         "x_in",
+        "input",
         "None",
         "OrderedDict",
         "NamedTuple",

@@ -64,6 +64,7 @@ def wiring(
     path: SpecPath,
     smap: SourceMap,
     body: Body,
+    join: bool = False,
 ) -> tuple[str | None, tuple[str, ...]]:
     """The checked ``name`` and ``from`` of one item."""
     name = extra.get("name")
@@ -78,7 +79,7 @@ def wiring(
             raise Abort
     reads: tuple[str, ...] = ()
     if "from" in extra:
-        reads = _reads(expander, extra["from"], kind, index, path + ("from",), smap, body)
+        reads = _reads(expander, extra["from"], kind, index, path + ("from",), smap, body, join)
     if name is not None:
         body.named.add(name)
         if body.where == "define":
@@ -94,8 +95,9 @@ def _reads(
     path: SpecPath,
     smap: SourceMap,
     body: Body,
+    join: bool,
 ) -> tuple[str, ...]:
-    if body.where == "other" or (body.where == "block" and index > 0):
+    if body.where in ("other", "repeat") or (body.where == "block" and index > 0):
         expander.error(
             smap,
             path,
@@ -122,8 +124,7 @@ def _reads(
                 hint,
             )
             raise Abort
-    joins = kind in ("concat", "add")
-    if len(names) > 1 and not joins:
+    if len(names) > 1 and not join:
         expander.error(
             smap,
             path,
@@ -134,10 +135,16 @@ def _reads(
     return tuple(names)
 
 
-def outputs(expander: Any, raw: Any, blocks: list[str], smap: SourceMap) -> tuple[Output, ...]:
-    """The spec's ``outputs:``; by default the last block."""
+def outputs(
+    expander: Any, raw: Any, blocks: list[str], written: list[str], smap: SourceMap
+) -> tuple[Output, ...]:
+    """The spec's ``outputs:``; by default the last block. ``written``: every
+    block name of the spec, also those that failed (no second error for them)."""
     if raw is None:
         return (Output(name=blocks[-1]),) if blocks else ()
+    if raw == []:
+        expander.error(smap, ("outputs",), "outputs lists no block", "name one block at least")
+        return ()
     items = raw if isinstance(raw, list) else [raw]
     result: list[Output] = []
     for index, item in enumerate(items):
@@ -161,6 +168,8 @@ def outputs(expander: Any, raw: Any, blocks: list[str], smap: SourceMap) -> tupl
                 key=True,
             )
         name = fields["name"]
+        if name in written and name not in blocks:
+            continue  # the block itself is in error
         if name not in blocks:
             hint = did_you_mean(name, blocks) or "outputs name blocks: " + ", ".join(blocks)
             expander.error(smap, path, f"output {name!r} is not a block", hint)
@@ -176,7 +185,9 @@ def outputs(expander: Any, raw: Any, blocks: list[str], smap: SourceMap) -> tupl
             or not 0 <= weight <= 1e6
         ):
             expander.error(
-                smap, path + ("loss_weight",), f"loss_weight must be a number >= 0, got {weight!r}"
+                smap,
+                path + ("loss_weight",),
+                f"loss_weight must be a number in [0, 1000000], got {weight!r}",
             )
             continue
         if any(o.name == name for o in result):
@@ -188,3 +199,32 @@ def outputs(expander: Any, raw: Any, blocks: list[str], smap: SourceMap) -> tupl
             smap, ("outputs",), "every output is training_only; eval would return nothing"
         )
     return tuple(result)
+
+
+def check_reached(
+    expander: Any, blocks: list, outputs: tuple[Output, ...], smap: SourceMap
+) -> None:
+    """Every block must feed an output: a block nothing reads is a mistake
+    (and would be dead code in the generated ``forward``)."""
+    reads: dict[str, tuple[str, ...]] = {}
+    previous = INPUT
+    for block in blocks:
+        reads[block.name] = block.body[0].reads or (previous,) if block.body else (previous,)
+        previous = block.name
+    reached: set[str] = set()
+    stack = [o.name for o in outputs]
+    while stack:
+        name = stack.pop()
+        if name in reached or name not in reads:
+            continue
+        reached.add(name)
+        stack += reads[name]
+    for block in blocks:
+        if block.name not in reached:
+            expander.error(
+                smap,
+                ("blocks", block.name),
+                f"block {block.name!r} is not read by any output",
+                "read it with from:, list it in outputs:, or remove it",
+                key=True,
+            )
