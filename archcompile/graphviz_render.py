@@ -51,12 +51,13 @@ class End:
 
 def label_text(text: str, limit: int = NAME_LIMIT) -> str:
     """User text made safe inside an HTML-like label: clipped, control
-    characters replaced (XML refuses them even escaped), then escaped."""
+    characters replaced (XML refuses them even escaped), then escaped, with
+    backslashes doubled (Graphviz expands ``\\N``, ``\\G``... even here)."""
     text = str(text).encode("utf-8", "replace").decode("utf-8")
     text = re.sub(r"[\x00-\x1f\x7f]", "\N{REPLACEMENT CHARACTER}", text)
     if len(text) > limit:
         text = text[: limit - 1] + "\N{HORIZONTAL ELLIPSIS}"
-    return html.escape(text, quote=True)
+    return html.escape(text, quote=True).replace("\\", "\\\\")
 
 
 def shape_text(shape: tuple | None) -> str:
@@ -166,17 +167,16 @@ class DotWriter:
 
     # -- the network ----------------------------------------------------------
     def network(self) -> None:
+        """The input, every block wired as ``layout.wiring`` says, the outputs."""
         graph = self.tree.graph
         first = End(
             self.node(INPUT, _label(INPUT, shape_text(graph.input), None), shape="oval"),
             graph.input,
         )
-        env = {INPUT: first}
-        previous = first
-        for step, (_, reads, _, training) in zip(self.tree.blocks, wiring(graph)):
+        env = {INPUT: first}  # every value by name: the input, then each block
+        for step, (name, reads, _, training) in zip(self.tree.blocks, wiring(graph)):
             self.dashed = training
-            inputs = [env[r] for r in reads] if reads else [previous]
-            env[step.name] = previous = self.block(step, inputs, env)
+            env[name] = self.block(step, [env[r] for r in reads], env)
         self.dashed = False
         for output in graph.outputs:
             self.output(output.name, output.training_only, env[output.name])
