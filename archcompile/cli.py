@@ -367,7 +367,9 @@ def graph(
     depth: Annotated[
         int,
         typer.Option(
-            "--depth", min=1, help="1: blocks; 2: layers in blocks; 3: inside composite blocks."
+            "--depth",
+            min=1,
+            help="1: a node per block; 2: blocks as clusters of layers; 3+: composites opened.",
         ),
     ] = 1,
     overrides: SetOpt = None,

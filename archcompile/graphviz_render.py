@@ -6,11 +6,12 @@ edges carry the shape of the tensor that flows along them (batch omitted).
 ``from:`` reads, joins, several outputs and training-only outputs (dashed)
 are drawn as the spec wires them.
 
-``--depth`` counts levels of nesting, as ``archc shapes`` does: 1 draws one
-node per block; 2 draws each block as a cluster of its layers; every further
-level opens the composite blocks (``define:`` uses) one level more. The
-branches of a ``concat``/``add`` are clusters of the level that holds them,
-so ``--depth 3`` shows an Inception block's four branches.
+``--depth`` counts blocks and composite blocks: 1 draws one node per block;
+2 draws each block as a cluster of its layers; every further level opens the
+composite blocks (``define:`` uses) one level more. The branches of a
+``concat``/``add`` are clusters of the level that holds them (they add no
+level, unlike the rows of ``archc shapes --depth``), so ``--depth 3`` shows
+an Inception block's four branches.
 
 The DOT text is deterministic (same spec, same bytes): node ids are the
 steps' display paths, and everything is emitted in the tree's order. Spec
