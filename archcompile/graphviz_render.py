@@ -139,6 +139,7 @@ class DotWriter:
         return node_id
 
     def node(self, name: str, label: str, **attrs: str) -> str:
+        """Declare a node where we are (inside the open cluster); its id."""
         node_id = self.new_id(name)
         if self.dashed:
             attrs["style"] = attrs.get("style", "rounded,filled") + ",dashed"
@@ -185,11 +186,12 @@ class DotWriter:
     def block(self, step: Step, inputs: list[End], env: dict[str, End]) -> End:
         """One node per block at depth 1, else a cluster of its layers."""
         if self.depth < 2:
-            return self.leaf(step, inputs, step.name, _block_kind(step))
+            return self.leaf(step, inputs, step.name, _block_kind(step), step.params)
         with self.cluster(step.name, "block", step.params):
             return self.body(step.children, inputs, env, level=2)
 
     def output(self, name: str, training_only: bool, end: End) -> None:
+        """An oval per output; training-only ones (and their edges) dashed."""
         kind = "training-only output" if training_only else "output"
         style = "filled,dashed" if training_only else "filled"
         label = _label(name, kind, None)
@@ -214,12 +216,13 @@ class DotWriter:
         return inputs[0]
 
     def step(self, step: Step, inputs: list[End], level: int) -> End:
+        """A composite opens into a cluster while ``level`` is below the depth."""
         if isinstance(step.node, BranchNode):
             return self.branches(step, inputs[0], level)
         if isinstance(step.node, CallNode) and level < self.depth:
             with self.cluster(_short_name(step), step.kind, step.params):
                 return self.body(step.children, inputs[:1], {INPUT: inputs[0]}, level + 1)
-        return self.leaf(step, inputs, _short_name(step), _kind(step))
+        return self.leaf(step, inputs, _short_name(step), _kind(step), step.params)
 
     def branches(self, step: Step, source: End, level: int) -> End:
         """Each branch a cluster from the same input; an empty one (the
@@ -233,13 +236,11 @@ class DotWriter:
             with self.cluster(name, "branch", branch.params):
                 ends.append(self.body(branch.children, [source], {INPUT: source}, level))
         # the join itself has no parameters: its branches' clusters show them
-        return self.leaf(step, ends, _short_name(step), step.kind, show_params=False)
+        return self.leaf(step, ends, _short_name(step), step.kind, None)
 
-    def leaf(
-        self, step: Step, inputs: list[End], name: str, kind: str, show_params: bool = True
-    ) -> End:
+    def leaf(self, step: Step, inputs: list[End], name: str, kind: str, params: int | None) -> End:
         """One node for ``step``, with an edge from each value it reads."""
-        node = self.node(step.name, _label(name, kind, step.params if show_params else None))
+        node = self.node(step.name, _label(name, kind, params))
         for source in inputs:
             self.edge(source, node)
         return End(node, step.shape)  # type: ignore[arg-type]
@@ -255,7 +256,9 @@ def _title(tree: Tree) -> str:
     return "<" + "<br/>".join(lines) + ">"
 
 
-#: attributes every diagram starts with (fonts, node style, top-to-bottom)
+#: attributes every diagram starts with; newrank and ordering keep branches
+#: left to right in the order the spec writes them
+GRAPH_DEFAULTS = {"labelloc": "t", "ordering": "out", "newrank": "true", "fontname": FONT}
 NODE_DEFAULTS = {"shape": "box", "style": "rounded,filled", "fillcolor": "#f2f2f2"}
 FONTS = {"fontname": FONT, "fontsize": "10"}
 
@@ -264,16 +267,9 @@ def graph_dot(tree: Tree, depth: int = 1) -> str:
     """The DOT text of ``tree`` drawn to ``depth`` (deterministic)."""
     writer = DotWriter(tree, depth)
     writer.network()
-    caption = {
-        "label": _title(tree),
-        "labelloc": "t",
-        "ordering": "out",
-        "newrank": "true",
-        "fontname": FONT,
-    }
     header = [
         f"digraph {_quote(_safe_id(tree.name))} {{",
-        f"  graph{_attrs(caption)}",
+        f"  graph{_attrs({'label': _title(tree), **GRAPH_DEFAULTS})}",
         f"  node{_attrs({**NODE_DEFAULTS, **FONTS})}",
         f"  edge{_attrs({**FONTS, 'fontsize': '9'})}",
     ]
