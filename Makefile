@@ -1,6 +1,6 @@
 # Set-up and main jobs. `make run` and `make test` work on a fresh machine:
-# they create .venv, install the project (with the CPU build of torch) and the
-# Fashion-MNIST data set, then do their job.
+# they create .venv, install the project (with the CPU build of torch), the
+# Fashion-MNIST data set and Graphviz (for `archc graph`), then do their job.
 
 PYTHON ?= python3
 VENV := .venv
@@ -12,16 +12,16 @@ SPEC ?= specs/googlenet.yaml
 TORCH := torch==2.13.0
 PYTEST_FLAGS ?=
 
-.PHONY: run test test-slow lint format golden data bench clean
+.PHONY: run test test-slow lint format golden data graphviz bench clean
 
-run: $(STAMP) data
+run: $(STAMP) data graphviz
 	$(BIN)/archc shapes $(SPEC)
 	$(BIN)/archc build $(SPEC)
 
-test: $(STAMP) data
+test: $(STAMP) data graphviz
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_FLAGS)
 
-test-slow: $(STAMP) data
+test-slow: $(STAMP) data graphviz
 	$(BIN)/python -m pytest -m slow $(PYTEST_FLAGS)
 
 lint: $(STAMP)
@@ -38,6 +38,10 @@ golden: $(STAMP)
 
 data:
 	@bash scripts/install-data.sh
+
+# Graphviz's `dot` program (Debian package graphviz), which `archc graph` runs
+graphviz:
+	@bash scripts/install-graphviz.sh
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -353,6 +353,44 @@ def evaluate_command(
         out.print(f"wrote {plot}")
 
 
+@app.command()
+def graph(
+    spec: SpecArg,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="FILE.svg, .png or .dot; '-' prints DOT. Default: build/<spec>.svg.",
+        ),
+    ] = None,
+    depth: Annotated[
+        int,
+        typer.Option(
+            "--depth",
+            min=1,
+            help="1: a node per block; 2: blocks as clusters of layers; 3+: composites opened.",
+        ),
+    ] = 1,
+    overrides: SetOpt = None,
+    input_shape: Annotated[
+        str | None, typer.Option("--input", help="Override the input, CxHxW.")
+    ] = None,
+) -> None:
+    """Draw SPEC with Graphviz: nodes with parameter counts, edges with tensor shapes."""
+    from archcompile.graphviz_render import graph_dot, output_format, render, write_graph
+
+    fmt = output_format(Path(output)) if output and output != "-" else "svg"
+    loaded = _load(spec, overrides, input_shape)
+    dot = graph_dot(loaded.tree(), depth)
+    if output == "-":
+        sys.stdout.write(dot)
+        return
+    path = Path(output) if output else Path("build") / f"{loaded.stem}.svg"
+    write_graph(path, render(dot, fmt))
+    out.print(f"wrote {path}: {loaded.name} from {loaded.display}, depth {depth}")
+
+
 def run() -> None:
     """Console-script entry point."""
     try:
