@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated, Literal
 
 import jsonschema
 import pytest
@@ -18,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 
 import archcompile
 from archcompile.errors import ArchcError
-from archcompile.layers import LAYER_KINDS
+from archcompile.layers import LAYER_KINDS, LayerSpec, _float_field
 from archcompile.spec.jsonschema import schema_text, spec_schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -181,3 +182,20 @@ def test_fields_carry_types_ranges_and_descriptions() -> None:
     assert '"same"' in padding and '"valid"' in padding
     dropout = spec_schema()["$defs"]["layer.dropout"]["properties"]["p"]["anyOf"][0]
     assert (dropout["minimum"], dropout["exclusiveMaximum"]) == (0.0, 1.0)
+
+
+def test_a_new_layer_kind_appears_with_no_schema_edit(monkeypatch, validator) -> None:
+    class Scale(LayerSpec):
+        """Multiplies by a constant."""
+
+        kind: Literal["scale"] = "scale"
+        factor: Annotated[float, _float_field(0.0, 10.0, "factor")] = 1.0
+
+    monkeypatch.setitem(LAYER_KINDS, "scale", Scale)
+    schema = spec_schema()
+    factor = schema["$defs"]["layer.scale"]["properties"]["factor"]
+    assert factor["anyOf"][0]["maximum"] == 10.0
+    check = jsonschema.Draft202012Validator(schema)
+    assert check.is_valid(yaml.safe_load(HEADER + "blocks: {b: [{scale: {factor: 2}}]}"))
+    assert not check.is_valid(yaml.safe_load(HEADER + "blocks: {b: [{scale: {factor: 11}}]}"))
+    assert not validator.is_valid(yaml.safe_load(HEADER + "blocks: {b: [scale]}"))
