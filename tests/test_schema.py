@@ -48,6 +48,7 @@ INLINE = {
     "misspelt_argument": HEADER + "blocks: {b: [{conv: {out: 8, kernel: 3, strid: 2}}]}\n",
     "relu_with_argument": HEADER + "blocks: {b: [{relu: {inplace: true}}]}\n",
     "unknown_default": HEADER + "defaults: {conv: {kernal: 3}}\nblocks: {b: [relu]}\n",
+    "archc_true": "archc: true\nname: Net\ninput: [3, 8, 8]\nblocks: {b: [relu]}\n",
     "archc_two": "archc: 2\nname: Net\ninput: [3, 8, 8]\nblocks: {b: [relu]}\n",
 }
 #: accepted by the loader although they look incomplete: the schema must agree
@@ -58,6 +59,7 @@ ACCEPTED = {
     "define_call_mapping": HEADER
     + "define:\n  u: {params: [c], layers: [{conv: {out: $c, kernel: 1}}]}\n"
     "blocks: {b: [{u: {c: 4}, name: u1}]}\n",
+    "unnamed": HEADER + "blocks: {b: [{relu: null, name: null}]}\n",
     "pair_of_refs": "archc: 1\nname: Net\ninput: [3, 8, 8]\nparams: {k: 3}\n"
     "blocks: {b: [{conv: {out: 4, kernel: [$k, 1], padding: same}}]}\n",
 }

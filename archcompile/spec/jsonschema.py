@@ -43,7 +43,7 @@ REFERENCE = {
 #: the keys an item may carry besides its kind (see archcompile.spec.wiring)
 _ITEM_KEY_SCHEMAS = {
     "name": {
-        "type": "string",
+        "type": ["string", "null"],
         "pattern": NAME_PATTERN,
         "description": "the layer's attribute name; later items can read it with from:",
     },
@@ -260,7 +260,7 @@ def _top_level(generated: dict) -> dict:
         "additionalProperties": False,
     }
     output = {"anyOf": [{"type": "string"}, _to("output")]}
-    outputs = [NULL, output, {"type": "array", "items": output, "minItems": 1}]
+    outputs = [NULL, output, {"type": "array", "items": output}]
     props["outputs"] = {**props["outputs"], "anyOf": outputs}
     extends = {"type": "string", "minLength": 1, "description": "a spec this one builds on"}
     extra = {"extends": extends}

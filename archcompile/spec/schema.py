@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator
 from pydantic_core import PydanticCustomError
 
 from archcompile.layers import _integer
@@ -128,6 +128,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+def _version(value: Any) -> Any:
+    """``archc: true`` equals 1 in Python; a boolean is not a format version."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("literal_error", "Input should be 1", {"expected": "1"})
+    return value
+
+
 class DefinitionDoc(_Strict):
     """One entry of ``define:``: a composite block written in the spec language."""
 
@@ -139,7 +146,9 @@ class DefinitionDoc(_Strict):
 class SpecDocument(_Strict):
     """A whole spec after ``extends`` is resolved."""
 
-    archc: Literal[1] = Field(description="the spec format version")
+    archc: Annotated[Literal[1], BeforeValidator(_version)] = Field(
+        description="the spec format version"
+    )
     name: ClassName = Field(description="the name of the generated model class")
     description: Text | None = Field(None, description="what the network is; kept in the output")
     input: Annotated[
