@@ -171,7 +171,12 @@ ConvPadding = Annotated[
     int | Pair | Literal["same", "valid"],
     PlainValidator(
         _conv_padding,
-        json_schema_input_type=_pair_type(0, "padding") | Literal["same", "valid"],
+        json_schema_input_type=Annotated[
+            _pair_type(0, "padding") | Literal["same", "valid"],
+            Field(
+                description="padding: an integer >= 0, a [height, width] pair, 'same' or 'valid'"
+            ),
+        ],
     ),
 ]
 Activation = Literal["relu", "leaky_relu", "gelu", "silu", "sigmoid", "tanh"]
