@@ -12,7 +12,7 @@ SPEC ?= specs/googlenet.yaml
 TORCH := torch==2.13.0
 PYTEST_FLAGS ?=
 
-.PHONY: run test test-slow lint format golden data graphviz bench clean
+.PHONY: run test test-slow lint format golden schema data graphviz bench clean
 
 run: $(STAMP) data graphviz
 	$(BIN)/archc shapes $(SPEC)
@@ -35,6 +35,10 @@ format: $(STAMP)
 # Re-record the golden generated sources in tests/golden/ after an intended change.
 golden: $(STAMP)
 	ARCHC_UPDATE_GOLDEN=1 $(BIN)/python -m pytest tests/test_codegen.py -k golden -q
+
+# Re-record schema/archc.schema.json (the editor schema) after a change to the language.
+schema: $(STAMP)
+	$(BIN)/archc schema -o schema/archc.schema.json
 
 data:
 	@bash scripts/install-data.sh

@@ -391,6 +391,22 @@ def graph(
     out.print(f"wrote {path}: {loaded.name} from {loaded.display}, depth {depth}")
 
 
+@app.command()
+def schema(
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Write the schema here instead of printing it."),
+    ] = None,
+) -> None:
+    """Print the JSON Schema of the spec language, for editors (see docs/editor.md)."""
+    from archcompile.spec.jsonschema import schema_text
+
+    if output is None:
+        print(schema_text(), end="")
+    else:
+        output.write_text(schema_text(), "utf-8")
+
+
 def run() -> None:
     """Console-script entry point."""
     try:

@@ -58,8 +58,28 @@ def _integer(value: Any, minimum: int, what: str) -> int:
     return value
 
 
+# Each helper below also declares the JSON Schema of what it accepts (its
+# ``json_schema_input_type``), so that ``archc schema`` derives every field's
+# type, range and description from the same line that validates it.
+
+
+def _int_type(minimum: int, what: str | None = None) -> Any:
+    return Annotated[int, Field(ge=minimum, le=MAX_INT, description=what)]
+
+
 def _int_field(minimum: int, what: str):
-    return PlainValidator(lambda v: _integer(v, minimum, what))
+    return PlainValidator(
+        lambda v: _integer(v, minimum, what),
+        json_schema_input_type=_int_type(minimum, f"{what}: an integer >= {minimum}"),
+    )
+
+
+def _pair_type(minimum: int, what: str) -> Any:
+    one = _int_type(minimum)
+    return Annotated[
+        one | tuple[one, one],
+        Field(description=f"{what}: an integer >= {minimum}, or a [height, width] pair"),
+    ]
 
 
 def _pair_field(minimum: int, what: str):
@@ -77,7 +97,7 @@ def _pair_field(minimum: int, what: str):
             )
         return _integer(value, minimum, what)
 
-    return PlainValidator(check)
+    return PlainValidator(check, json_schema_input_type=_pair_type(minimum, what))
 
 
 def _float_field(low: float, high: float, what: str, *, high_open: bool = False):
@@ -105,7 +125,13 @@ def _float_field(low: float, high: float, what: str, *, high_open: bool = False)
             )
         return value
 
-    return PlainValidator(check)
+    bound = {"lt" if high_open else "le": high}
+    bracket = ")" if high_open else "]"
+    described = f"{what}: a number in [{low}, {high}{bracket}"
+    return PlainValidator(
+        check,
+        json_schema_input_type=Annotated[float, Field(ge=low, **bound, description=described)],
+    )
 
 
 def _bool_field(what: str):
@@ -118,7 +144,7 @@ def _bool_field(what: str):
             )
         return value
 
-    return PlainValidator(check)
+    return PlainValidator(check, json_schema_input_type=Annotated[bool, Field(description=what)])
 
 
 Channels = Annotated[int, _int_field(1, "a channel count")]
@@ -141,7 +167,18 @@ def _conv_padding(value: Any) -> int | Pair | str:
     return _pair_field(0, "padding").func(value)
 
 
-ConvPadding = Annotated[int | Pair | Literal["same", "valid"], PlainValidator(_conv_padding)]
+ConvPadding = Annotated[
+    int | Pair | Literal["same", "valid"],
+    PlainValidator(
+        _conv_padding,
+        json_schema_input_type=Annotated[
+            _pair_type(0, "padding") | Literal["same", "valid"],
+            Field(
+                description="padding: an integer >= 0, a [height, width] pair, 'same' or 'valid'"
+            ),
+        ],
+    ),
+]
 Activation = Literal["relu", "leaky_relu", "gelu", "silu", "sigmoid", "tanh"]
 Norm = Literal["batch"]
 
@@ -174,9 +211,11 @@ class Conv(LayerSpec):
     padding: ConvPadding = 0
     dilation: Dilation = 1
     groups: Channels = 1
-    bias: Flag | None = None  # None: a bias unless a norm follows
-    activation: Activation | None = None
-    norm: Norm | None = None
+    bias: Flag | None = Field(
+        None, description="add a bias; by default, a bias unless a norm follows"
+    )
+    activation: Activation | None = Field(None, description="an activation applied after the norm")
+    norm: Norm | None = Field(None, description="a norm applied after the convolution")
     structural_fields: ClassVar[frozenset[str]] = frozenset(
         {"kernel", "stride", "padding", "dilation", "activation", "norm"}
     )
@@ -205,9 +244,11 @@ class Conv(LayerSpec):
 
 class _Pool(LayerSpec):
     kernel: Kernel
-    stride: Stride | None = None  # None: the kernel size, as in torch
+    stride: Stride | None = Field(
+        None, description="stride; by default the kernel size, as in torch"
+    )
     padding: Padding = 0
-    ceil_mode: Flag = False
+    ceil_mode: Flag = Field(False, description="round the output size up instead of down")
     structural_fields: ClassVar[frozenset[str]] = frozenset(
         {"kernel", "stride", "padding", "ceil_mode"}
     )
@@ -238,7 +279,7 @@ class AvgPool(_Pool):
     """2-D average pooling."""
 
     kind: Literal["avgpool"] = "avgpool"
-    count_include_pad: Flag = True
+    count_include_pad: Flag = Field(True, description="count the zero padding in the averages")
 
 
 class GlobalAvgPool(LayerSpec):
@@ -328,8 +369,8 @@ class Linear(LayerSpec):
 
     kind: Literal["linear"] = "linear"
     out: Channels
-    bias: Flag = True
-    activation: Activation | None = None
+    bias: Flag = Field(True, description="add a bias")
+    activation: Activation | None = Field(None, description="an activation applied to the output")
     structural_fields: ClassVar[frozenset[str]] = frozenset({"activation"})
     module_fields: ClassVar[frozenset[str]] = frozenset({"activation"})
 

@@ -270,4 +270,4 @@ def test_a_bad_set_value_is_blamed_on_the_option(cli) -> None:
         first
         == "--set num_classes=0: error: a channel count must be at least 1, got 0 (at params.num_classes)"
     )
-    assert "blocks.head[1].linear (specs/googlenet.yaml:35)" in note
+    assert "blocks.head[1].linear (specs/googlenet.yaml:36)" in note

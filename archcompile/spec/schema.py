@@ -9,16 +9,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator
 from pydantic_core import PydanticCustomError
 
 from archcompile.layers import _integer
+from archcompile.limits import MAX_INT
 from archcompile.spec.names import (
     attribute_problem,
     definition_problem,
     identifier_problem,
     variable_problem,
 )
+
+#: what a name looks like in JSON Schema (``archc schema``); the checks in
+#: :mod:`archcompile.spec.names` refuse more (keywords, reserved names)
+NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Text = Annotated[str, PlainValidator(lambda v: _text(v), json_schema_input_type=str)]
 
 
 def _name_check(problem_of):
@@ -28,7 +35,7 @@ def _name_check(problem_of):
             raise PydanticCustomError("name", problem)
         return value
 
-    return PlainValidator(check)
+    return PlainValidator(check, json_schema_input_type=Name)
 
 
 ClassName = Annotated[str, _name_check(lambda v: identifier_problem(v, "the spec"))]
@@ -53,6 +60,18 @@ def _scalar(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return _integer(value, -(2**31), "a parameter")
     return value
+
+
+_Scalar = Annotated[
+    Any,
+    PlainValidator(
+        _scalar,
+        json_schema_input_type=Annotated[
+            int | float | bool | str, Field(description="a number, boolean or string")
+        ],
+    ),
+]
+_Size = Annotated[int, Field(ge=1, le=MAX_INT)]
 
 
 def _input(value: Any) -> tuple[int, int, int]:
@@ -93,32 +112,73 @@ def _params_list(value: Any) -> tuple[Any, ...]:
     return tuple(out)
 
 
+_Params = Annotated[
+    tuple[Any, ...],
+    PlainValidator(
+        _params_list,
+        json_schema_input_type=Annotated[
+            list[Name | Annotated[list[Name], Field(min_length=1)]],
+            Field(description="parameter names; a list [a, b] takes one argument destructured"),
+        ],
+    ),
+]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def _version(value: Any) -> Any:
+    """``archc: true`` equals 1 in Python; a boolean is not a format version."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("literal_error", "Input should be 1", {"expected": "1"})
+    return value
 
 
 class DefinitionDoc(_Strict):
     """One entry of ``define:``: a composite block written in the spec language."""
 
-    params: Annotated[tuple[Any, ...], PlainValidator(_params_list)] = ()
-    doc: Annotated[str, PlainValidator(_text)] | None = None
-    layers: list[Any] = Field(min_length=1)
+    params: _Params = ()
+    doc: Text | None = Field(None, description="what the block is; its class docstring")
+    layers: list[Any] = Field(min_length=1, description="the block's layers, in order")
 
 
 class SpecDocument(_Strict):
     """A whole spec after ``extends`` is resolved."""
 
-    archc: Literal[1]
-    name: ClassName
-    description: Annotated[str, PlainValidator(_text)] | None = None
-    input: Annotated[tuple[int, int, int], PlainValidator(_input)]
-    params: dict[ParamName, Annotated[Any, PlainValidator(_scalar)]] = Field(default_factory=dict)
-    defaults: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
-    define: dict[DefineName, DefinitionDoc] = Field(default_factory=dict)
+    archc: Annotated[Literal[1], BeforeValidator(_version)] = Field(
+        description="the spec format version"
+    )
+    name: ClassName = Field(description="the name of the generated model class")
+    description: Text | None = Field(None, description="what the network is; kept in the output")
+    input: Annotated[
+        tuple[int, int, int],
+        PlainValidator(
+            _input,
+            json_schema_input_type=Annotated[
+                tuple[_Size, _Size, _Size], Field(description="[channels, height, width]")
+            ],
+        ),
+    ]
+    params: dict[ParamName, _Scalar] = Field(
+        default_factory=dict,
+        description="named values, used as $name and overridable with --set name=value",
+    )
+    defaults: dict[str, dict[str, Any] | None] = Field(
+        default_factory=dict, description="arguments given to every layer of a kind"
+    )
+    define: dict[DefineName, DefinitionDoc] = Field(
+        default_factory=dict, description="composite blocks, used like layer kinds"
+    )
     #: a list of layers (an ``nn.Sequential``), or one item (that module itself)
-    blocks: dict[BlockName, Any] = Field(min_length=1)
+    blocks: dict[BlockName, Any] = Field(
+        min_length=1,
+        description="the network in order: each block a list of layers, or one item",
+    )
     #: block names the model returns (checked by the expander); default: the last
-    outputs: Any = None
+    outputs: Any = Field(
+        None, description="the blocks the model returns; by default the last block"
+    )
 
 
 class LibraryDocument(_Strict):
