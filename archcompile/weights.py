@@ -127,20 +127,37 @@ def load_strict(model: torch.nn.Module, path: Path) -> None:
     model.load_state_dict(source, strict=True)
 
 
+def keeps_order(path: Path) -> bool:
+    """Whether a file keeps its state_dict's order: a pickle does; safetensors
+    stores tensors sorted by type and name, so its order says nothing."""
+    return Path(path).suffix.lower() not in SAFETENSORS
+
+
 def plan_import(
-    source: dict[str, torch.Tensor], model: dict[str, torch.Tensor], where: Path | str
+    source: dict[str, torch.Tensor],
+    model: dict[str, torch.Tensor],
+    where: Path | str,
+    ordered: bool = True,
 ) -> WeightMap:
     """Map ``source`` onto ``model``: by name when every name matches, else by
-    order and shape; raise :class:`CheckpointError` on any doubt."""
+    order and shape (only when ``source`` is ``ordered``); raise
+    :class:`CheckpointError` on any doubt."""
     if source.keys() == model.keys():
         check_same(model, source, where)
         return WeightMap([(k, k, _shape(v)) for k, v in model.items()], "name")
-    if len(source) != len(model):
-        missing = next(k for k in model if k not in source) if model.keys() - source.keys() else ""
+    if not ordered:
         raise _error(
             where,
-            f"{len(source)} tensors for a model of {len(model)}: names do not all match "
-            f"(first missing: {missing or 'none'}) and order cannot pair them",
+            f"names differ ({_unmatched(source, model)}) and a .safetensors file keeps no "
+            "order to pair tensors by",
+            "rename its keys to the model's, or save it with torch.save(state_dict, 'x.pt'), "
+            "which keeps the order",
+        )
+    if len(source) != len(model):
+        raise _error(
+            where,
+            f"{len(source)} tensors for a model of {len(model)}: names differ "
+            f"({_unmatched(source, model)}) and order cannot pair them",
             "the file must hold exactly the model's tensors; check the spec and --set",
         )
     pairs = list(zip(source.items(), model.items(), strict=True))
@@ -159,6 +176,14 @@ def plan_import(
                 "rename the file's keys so that all or none match the model's",
             )
     return WeightMap([(src, dst, _shape(ours)) for (src, _), (dst, ours) in pairs], "order")
+
+
+def _unmatched(source: dict[str, Any], model: dict[str, Any]) -> str:
+    """The first name of one side that the other lacks, for a message."""
+    missing = [k for k in model if k not in source]
+    if missing:
+        return f"first missing: {missing[0]}"
+    return "first extra: " + next(k for k in source if k not in model)
 
 
 def apply_mapping(mapping: WeightMap, source: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
