@@ -11,6 +11,7 @@ use it (``archc import-weights``, ``archc train --init-from``) print.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,16 +192,37 @@ def apply_mapping(mapping: WeightMap, source: dict[str, torch.Tensor]) -> dict[s
     return {dst: source[src] for src, dst, _ in mapping.pairs}
 
 
+def import_weights(spec: Any, file: Path, out: Path, max_params: int) -> WeightMap:
+    """``archc import-weights``: map ``file`` onto ``spec``'s live model, load
+    it strictly and write the result to ``out`` as a run folder."""
+    from archcompile.backends.torch_build import build_module
+
+    _refuse_existing(Path(out))
+    source = read_state_dict(Path(file))
+    model = build_module(spec, max_params)
+    mapping = plan_import(source, model.state_dict(), file, keeps_order(file))
+    model.load_state_dict(apply_mapping(mapping, source), strict=True)
+    with open(file, "rb") as handle:
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+    origin = {"file": str(file), "sha256": digest, "by": mapping.method}
+    write_run(Path(out), spec, model.state_dict(), origin)
+    return mapping
+
+
+def _refuse_existing(directory: Path) -> None:
+    if (directory / checkpoint.JSON_FILE).exists():
+        raise _error(
+            directory, "already holds a checkpoint", "choose another -o, or remove it first"
+        )
+
+
 def write_run(
     directory: Path, spec: Any, state: dict[str, torch.Tensor], origin: dict[str, Any]
 ) -> None:
     """Write imported weights as a run folder (the checkpoint format, at step
     0 and with no optimizer state), so that ``archc eval`` and
     ``--init-from`` read it as they read a training run."""
-    if (Path(directory) / checkpoint.JSON_FILE).exists():
-        raise _error(
-            directory, "already holds a checkpoint", "choose another -o, or remove it first"
-        )
+    _refuse_existing(Path(directory))
     meta = {
         "spec": {
             "path": spec.display,
