@@ -168,7 +168,8 @@ def plan_import(
                 where,
                 f"names differ and order does not fit: tensor {index} is {src} "
                 f"{_shown(_shape(tensor))}, the model's is {dst} {_shown(_shape(ours))}",
-                "the file must list the model's tensors in its state_dict order",
+                "the file must hold the model's tensors, in state_dict order, with its shapes; "
+                "check the spec and its --set parameters (num_classes, widths)",
             )
         if src != dst and src in model:
             raise _error(
