@@ -19,6 +19,8 @@ __version__ = "0.1.0"
 
 #: the name this API had first; ``shapes`` takes every form of spec
 infer_shapes = shapes
+# ``archcompile.shapes`` is the function above, not the submodule of the same
+# name; that stays importable as ``from archcompile.shapes import ...``.
 
 __all__ = [
     "ArchcError",

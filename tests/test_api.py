@@ -196,6 +196,12 @@ def test_the_old_names_still_work() -> None:
     assert isinstance(archcompile.build(spec), torch.nn.Module)
 
 
+def test_shapes_is_the_function_and_its_module_still_imports() -> None:
+    from archcompile.shapes import SHAPE_RULES
+
+    assert callable(archcompile.shapes) and "conv" in SHAPE_RULES
+
+
 def test_every_error_is_an_archc_error() -> None:
     assert all(issubclass(e, ArchcError) for e in (UsageError, SpecError, CheckpointError))
 
