@@ -45,6 +45,12 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """A state_dict file: ``.safetensors``, or a pickle (``.pt``) read with
     ``weights_only=True`` so that loading it can never run code."""
     path = Path(path)
+    if path.is_dir():
+        raise _error(
+            path,
+            "is a directory, not a state_dict file",
+            "a run folder is archc's already: pass it to archc eval or --init-from",
+        )
     if not path.is_file():
         raise _error(path, "no such file", "pass a .safetensors or .pt state_dict file")
     suffix = path.suffix.lower()

@@ -152,6 +152,7 @@ def test_safetensors_keeps_no_order_to_import_by(cli, tmp_path: Path) -> None:
     ("name", "content", "message"),
     [
         ("missing.pt", None, "no such file"),
+        ("folder", "dir", "is a directory, not a state_dict file"),
         ("w.npz", b"x", "unknown weights file type '.npz'"),
         ("bad.safetensors", b"not safetensors", "corrupt safetensors file"),
         ("bad.pt", b"not a pickle", "cannot read as a weights-only torch file"),
@@ -161,7 +162,9 @@ def test_safetensors_keeps_no_order_to_import_by(cli, tmp_path: Path) -> None:
 )
 def test_bad_weight_files(cli, tmp_path: Path, name: str, content, message: str) -> None:
     path = tmp_path / name
-    if isinstance(content, bytes):
+    if content == "dir":
+        path.mkdir()
+    elif isinstance(content, bytes):
         path.write_bytes(content)
     elif content is not None:
         torch.save(content, path)
