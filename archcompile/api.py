@@ -76,6 +76,14 @@ def build(
     shape must match."""
     from archcompile.backends.torch_build import build_module
 
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise UsageError(
+            Diagnostic(
+                f"weights= takes a path (a run folder or a state_dict file), "
+                f"not {type(weights).__name__}",
+                hint="to load a state_dict you hold, call model.load_state_dict(state_dict)",
+            )
+        )
     model = build_module(load(spec, set, input), max_params)
     if weights is not None:
         from archcompile.weights import load_strict

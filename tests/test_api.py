@@ -187,6 +187,8 @@ def test_weights_load_strictly(tmp_path: Path) -> None:
         archcompile.build(TINY, weights=tmp_path / "renamed.safetensors")
     with pytest.raises(CheckpointError, match="no such file"):
         archcompile.build(TINY, weights=tmp_path / "missing.safetensors")
+    with pytest.raises(UsageError, match="weights= takes a path"):
+        archcompile.build(TINY, weights=model.state_dict())
 
 
 def test_the_old_names_still_work() -> None:
