@@ -210,6 +210,15 @@ def train(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from the checkpoint in --out.")
     ] = False,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--init-from",
+            help="Start from these weights (a run folder, e.g. from import-weights); "
+            "a head sized for another num_classes is re-initialized.",
+            show_default=False,
+        ),
+    ] = None,
     overrides: SetOpt = None,
     data_dir: DataDirOpt = None,
     log_every: Annotated[int, typer.Option(help="Log a metrics line every N steps.")] = 1,
@@ -230,6 +239,8 @@ def train(
 
     if epochs is not None and max_steps is not None:
         raise UsageError("give --epochs or --max-steps, not both")
+    if resume and init_from is not None:
+        raise UsageError("give --resume or --init-from, not both")
     if nproc > 1:
         _relaunch_under_torchrun(nproc)
     loaded = _load(spec, overrides)
@@ -264,7 +275,12 @@ def train(
     from archcompile.train.trainer import train as run_training
 
     result = run_training(
-        loaded, config, out_dir or Path("runs") / loaded.stem, resume=resume, console=out
+        loaded,
+        config,
+        out_dir or Path("runs") / loaded.stem,
+        resume=resume,
+        console=out,
+        init_from=init_from,
     )
     out.print(training_summary(result))
     if result.interrupted:
@@ -405,6 +421,36 @@ def schema(
         print(schema_text(), end="")
     else:
         output.write_text(schema_text(), "utf-8")
+
+
+@app.command("import-weights")
+def import_weights(
+    spec: SpecArg,
+    weights_file: Annotated[
+        Path,
+        typer.Argument(
+            help="A state_dict: .safetensors, or .pt (read with weights_only=True).",
+            metavar="FILE",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="The run folder to write.", show_default=False)
+    ],
+    overrides: SetOpt = None,
+    max_params: Annotated[int, typer.Option(help="Refuse to build larger models.")] = 2_000_000_000,
+) -> None:
+    """Map a state_dict onto SPEC's model (by name, else by order and shape) as a run folder.
+
+    The folder is read by `archc eval SPEC RUN_DIR` and `archc train SPEC --init-from RUN_DIR`.
+    """
+    from archcompile.render import weight_map_table
+    from archcompile.weights import import_weights as map_weights
+
+    loaded = _load(spec, overrides)
+    mapping = map_weights(loaded, weights_file, output, max_params)
+    out.print(weight_map_table(mapping, str(weights_file), loaded.display))
+    out.print(f"wrote {output}: {len(mapping.pairs)} tensors, matched by {mapping.method}")
 
 
 def run() -> None:

@@ -115,7 +115,8 @@ class DataError(ArchcError):
 
 
 class UsageError(ArchcError):
-    """A command-line argument is wrong (exit code 2)."""
+    """A command-line argument, or an argument of the Python API, is wrong
+    (exit code 2)."""
 
     exit_code = 2
 

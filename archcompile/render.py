@@ -136,3 +136,18 @@ def evaluation_tables(evaluation) -> list[Table]:
     for index, (name, row) in enumerate(zip(evaluation.class_names, evaluation.confusion.tolist())):
         confusion.add_row(f"{index} {name}", *(str(v) for v in row))
     return [summary, per_class, confusion]
+
+
+def weight_map_table(mapping, file: str, spec: str) -> Table:
+    """``archc import-weights``: which tensor of the file went where."""
+    table = Table(
+        title=f"{file} -> {spec}: {len(mapping.pairs)} tensors, matched by {mapping.method}",
+        title_justify="left",
+    )
+    table.add_column("source key")
+    table.add_column("model key")
+    table.add_column("shape", no_wrap=True)
+    for source, target, shape in mapping.pairs:
+        shown = "x".join(map(str, shape)) or "scalar"
+        table.add_row(source, "=" if source == target else target, shown)
+    return table

@@ -220,7 +220,8 @@ class _Trace:
             notes += [f"    ... {skipped} earlier steps"] if skipped else []
             notes += ["  " + line for line in inner]
         for call in reversed(self.calls):
-            where = f" ({call.origin.file}:{call.origin.line})" if call.origin.file else ""
+            origin = call.origin
+            where = f" ({origin.file}:{origin.line})" if origin.file and origin.line else ""
             notes.append(f"inside {call.block!r} used at {call.origin.path}{where}")
         message = str(problem)
         if "receives" not in message and received is not None:

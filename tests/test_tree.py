@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import archcompile
-from archcompile import shapes
+from archcompile.shapes import SHAPE_RULES
 from archcompile.tree import structure
 
 GOOGLENET = "specs/googlenet.yaml"
@@ -16,13 +16,13 @@ GOOGLENET = "specs/googlenet.yaml"
 @pytest.fixture
 def rule_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
-    for kind, rule in list(shapes.SHAPE_RULES.items()):
+    for kind, rule in list(SHAPE_RULES.items()):
 
         def counted(layer, shape, rule=rule, kind=kind):
             calls.append(kind)
             return rule(layer, shape)
 
-        monkeypatch.setitem(shapes.SHAPE_RULES, kind, counted)
+        monkeypatch.setitem(SHAPE_RULES, kind, counted)
     return calls
 
 

@@ -450,7 +450,7 @@ class Expander(CompositeBlocks):
                 bound = values.get(field_name) if field_name else None
                 if bound is not None and bound.name:
                     mark = smap.value(argpath)
-                    at = f" ({mark.file}:{mark.line})" if mark else ""
+                    at = f" ({mark.file}:{mark.line})" if mark and mark.line else ""
                     notes = (
                         f"${bound.name} is used as {field_name!r} of {kind} at {format_path(argpath)}{at}",
                     )

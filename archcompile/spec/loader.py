@@ -10,12 +10,15 @@ import copy
 import functools
 import hashlib
 import json
+import math
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
 from pydantic import ValidationError
 
 from archcompile.errors import Diagnostic, LimitError, SpecError, UsageError, clipped_repr
@@ -86,13 +89,16 @@ def load_spec(
     overrides: dict[str, str] | None = None,
     input_shape: tuple[int, int, int] | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    *,
+    values: Mapping[str, object] | None = None,
 ) -> Spec:
     """Load ``path`` and everything it extends; raise :class:`SpecError` with
-    every problem found."""
+    every problem found. ``overrides`` are ``--set`` texts (read as YAML);
+    ``values`` are Python values from the API (taken as they are)."""
     path = Path(path)
     display = display_path(path)
     document, smap = _load_document(path, display, limits, ())
-    return _finish(display, document, smap, overrides, input_shape, limits)
+    return _finish(display, document, smap, overrides, input_shape, limits, values)
 
 
 def load_spec_text(
@@ -102,16 +108,79 @@ def load_spec_text(
     input_shape: tuple[int, int, int] | None = None,
     limits: Limits = DEFAULT_LIMITS,
     base_dir: str | os.PathLike[str] = ".",
+    *,
+    values: Mapping[str, object] | None = None,
 ) -> Spec:
     """Like :func:`load_spec` for a spec held in memory."""
     document, smap = _parse_document(text, display, limits)
     document, smap = _resolve_extends(document, smap, Path(base_dir) / display, display, limits, ())
-    return _finish(display, document, smap, overrides, input_shape, limits)
+    return _finish(display, document, smap, overrides, input_shape, limits, values)
 
 
-def _finish(display, document, smap, overrides, input_shape, limits) -> Spec:
+def load_spec_data(
+    data: Mapping[str, Any],
+    display: str = "<dict>",
+    input_shape: tuple[int, int, int] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    base_dir: str | os.PathLike[str] = ".",
+    *,
+    values: Mapping[str, object] | None = None,
+) -> Spec:
+    """Like :func:`load_spec_text` for a spec given as Python data. The data
+    is written as YAML and read back, so that it passes exactly the checks a
+    file does (plain data, names as keys, limits); as it has no lines,
+    messages locate mistakes by their path in the data."""
+    text = _data_as_yaml(data, display)
+    try:
+        document, smap = _parse_document(text, display, limits)
+    except SpecError as exc:
+        raise type(exc)([replace(d, line=None, column=None) for d in exc.diagnostics]) from None
+    unlocated = Mark(display, None, None)
+    smap.values = dict.fromkeys(smap.values, unlocated)
+    smap.keys = dict.fromkeys(smap.keys, unlocated)
+    document, smap = _resolve_extends(document, smap, Path(base_dir) / display, display, limits, ())
+    return _finish(display, document, smap, None, input_shape, limits, values)
+
+
+class _DataDumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, with tuples written as lists."""
+
+
+_DataDumper.add_representer(tuple, yaml.SafeDumper.represent_list)
+
+
+def _data_as_yaml(data: Mapping[str, Any], display: str) -> str:
+    try:
+        return yaml.dump(dict(data), Dumper=_DataDumper, sort_keys=False, allow_unicode=True)
+    except yaml.representer.RepresenterError as exc:
+        shown = type(exc.args[1]).__name__ if len(exc.args) > 1 else "an object"
+        raise SpecError(
+            Diagnostic(
+                f"a spec holds plain data only (dict, list, str, int, float, bool), not {shown}",
+                file=display,
+            )
+        ) from None
+    except RecursionError:
+        raise LimitError(Diagnostic("nesting too deep", file=display)) from None
+
+
+def respecialize(
+    spec: Spec,
+    input_shape: tuple[int, int, int] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    values: Mapping[str, object] | None = None,
+) -> Spec:
+    """``spec`` with more parameters set (or another input), validated as if
+    they had been given when it was loaded; ``spec`` itself is left as it is."""
+    smap = SourceMap()
+    smap.values, smap.keys = dict(spec.source_map.values), dict(spec.source_map.keys)
+    return _finish(spec.display, spec.document, smap, None, input_shape, limits, values)
+
+
+def _finish(display, document, smap, overrides, input_shape, limits, values=None) -> Spec:
     document = copy.deepcopy(document)
-    _apply_overrides(document, smap, overrides or {}, input_shape)
+    _apply_overrides(document, smap, overrides or {}, input_shape, values or {})
     try:
         validated = SpecDocument.model_validate(document)
     except ValidationError as exc:
@@ -228,33 +297,68 @@ def _merged_map(
     return merged
 
 
-def _apply_overrides(document, smap, overrides: dict[str, str], input_shape) -> None:
-    params = document.get("params")
+def _apply_overrides(
+    document, smap, overrides: dict[str, str], input_shape, values: Mapping[str, object]
+) -> None:
     for key, text in overrides.items():
-        if not isinstance(params, dict) or key not in params:
-            known = list(params) if isinstance(params, dict) else []
-            hint = did_you_mean(key, known) or (
-                "the spec's params are: " + ", ".join(known) if known else "the spec has no params"
-            )
-            raise UsageError(
-                Diagnostic(f"--set {key}=...: the spec has no parameter {key!r}", hint=hint)
-            )
-        try:
-            # parsed like a spec (plain data only, within limits); what is not
-            # YAML, or not YAML archc accepts, is taken as a string
-            value = parse_yaml(text, f"--set {key}")[0] if text.strip() else None
-        except SpecError:
-            value = text
-        if isinstance(value, (list, dict)) or value is None:
-            raise UsageError(
-                Diagnostic(f"--set {key}={text}: a parameter must be a number, boolean or string")
-            )
-        params[key] = value
-        # a mistake in this value is the option's, not the spec line it replaced
+        _check_param(document, key, f"--set {key}=...")
         shown = text if len(text) <= 24 else text[:21] + "..."
-        smap.values[("params", key)] = Mark(f"--set {key}={shown}", None, None)
+        _set_param(document, smap, key, _override_text(key, text), f"--set {key}={shown}")
+    for key, value in values.items():
+        label = f"set={{{clipped_repr(key)}: {clipped_repr(value)}}}"
+        if not isinstance(key, str):
+            raise UsageError(Diagnostic(f"{label}: parameter names are strings"))
+        _check_param(document, key, f"set={{{key!r}: ...}}")
+        _set_param(document, smap, key, _override_value(value, label), label)
     if input_shape is not None:
         document["input"] = list(input_shape)
+
+
+def _check_param(document, key: str, label: str) -> None:
+    """Refuse a parameter the spec does not declare, suggesting the nearest."""
+    params = document.get("params")
+    if isinstance(params, dict) and key in params:
+        return
+    known = list(params) if isinstance(params, dict) else []
+    hint = did_you_mean(key, known) or (
+        "the spec's params are: " + ", ".join(known) if known else "the spec has no params"
+    )
+    raise UsageError(Diagnostic(f"{label}: the spec has no parameter {key!r}", hint=hint))
+
+
+def _override_text(key: str, text: str) -> Any:
+    """A ``--set`` value, parsed like a spec (plain data only, within limits);
+    what is not YAML, or not YAML archc accepts, is taken as a string."""
+    try:
+        value = parse_yaml(text, f"--set {key}")[0] if text.strip() else None
+    except SpecError:
+        value = text
+    if isinstance(value, (list, dict)) or value is None:
+        raise UsageError(
+            Diagnostic(f"--set {key}={text}: a parameter must be a number, boolean or string")
+        )
+    return value
+
+
+def _override_value(value: object, label: str) -> Any:
+    """A Python value from the API, taken as it is (``"10"`` stays a string):
+    only what a spec could hold in ``params`` is accepted."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(Diagnostic(f"{label}: a parameter must be a finite number"))
+    if not isinstance(value, (bool, int, float, str)):
+        raise UsageError(
+            Diagnostic(
+                f"{label}: a parameter must be a number, boolean or string, "
+                f"not {type(value).__name__}"
+            )
+        )
+    return value
+
+
+def _set_param(document, smap, key: str, value: Any, label: str) -> None:
+    document["params"][key] = value
+    # a mistake in this value is the option's, not the spec line it replaced
+    smap.values[("params", key)] = Mark(label, None, None)
 
 
 @functools.cache

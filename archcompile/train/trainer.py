@@ -127,19 +127,28 @@ def train(
     resume: bool = False,
     console: Console | None = None,
     on_step: Callable[[int], None] | None = None,
+    init_from: Path | None = None,
 ) -> TrainResult:
     """Train ``spec``; see ``docs/training.md``. ``on_step(step)`` runs after
-    each step (tests use it to interrupt a run)."""
+    each step (tests use it to interrupt a run); ``init_from`` names a run
+    folder or weights file to start from (see ``docs/weights.md``)."""
     dist = Distributed.from_environment()
     try:
         return _train(
-            spec, config, Path(out), resume, console if dist.is_main else None, on_step, dist
+            spec,
+            config,
+            Path(out),
+            resume,
+            console if dist.is_main else None,
+            on_step,
+            dist,
+            init_from,
         )
     finally:
         dist.close()
 
 
-def _train(spec, config, out, resume, console, on_step, dist) -> TrainResult:
+def _train(spec, config, out, resume, console, on_step, dist, init_from=None) -> TrainResult:
     channels, height, width = spec.graph.input
     report = spec.tree()
     main = next(o.name for o in spec.graph.outputs if not o.training_only)
@@ -173,6 +182,8 @@ def _train(spec, config, out, resume, console, on_step, dist) -> TrainResult:
         Path(config.data_dir), (height, width), channels, config.limit_train, config.limit_test
     )
     model = build_tree(spec.tree(), config.max_params)
+    if init_from is not None:
+        _init_from(model, Path(init_from), spec, console)
     fmt = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(dist.device, memory_format=fmt)
     optimizer = make_optimizer(model, config.optimizer, config.lr, config.weight_decay)
@@ -332,6 +343,20 @@ def _train(spec, config, out, resume, console, on_step, dist) -> TrainResult:
     result.seconds = time.perf_counter() - started
     result.images_per_s = trained_images / max(result.seconds, 1e-9)
     return result
+
+
+def _init_from(model, path: Path, spec: Spec, console: Console | None) -> None:
+    """Start from the weights of ``path``; say which head was re-initialized."""
+    from archcompile.weights import head_sizes, init_from
+
+    fresh = init_from(model, path, head_sizes(spec))
+    if console is None:
+        return
+    loaded = len(model.state_dict()) - len(fresh)
+    console.print(f"initialized from {path}: {loaded} tensors loaded", markup=False)
+    if fresh:
+        shapes = ", ".join(f"{k} {list(model.state_dict()[k].shape)}" for k in fresh)
+        console.print(f"re-initialized for the new number of classes: {shapes}", markup=False)
 
 
 def _flips(config: TrainConfig, epoch: int, count: int) -> torch.Tensor:
