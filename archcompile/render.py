@@ -103,7 +103,8 @@ def training_summary(result) -> Table:
         table.add_row("best test accuracy", f"{result.best_accuracy:.2%}")
     table.add_row(
         "files",
-        "metrics.jsonl, curves.png, model.safetensors, optimizer.safetensors, checkpoint.json",
+        "metrics.jsonl, curves.png, LATEST, step-N/ (model.safetensors, "
+        "optimizer.safetensors, checkpoint.json)",
     )
     if result.interrupted:
         table.add_row("state", "interrupted (checkpoint written)")

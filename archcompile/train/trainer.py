@@ -23,7 +23,8 @@ from rich.console import Console
 from torch.utils.data import DistributedSampler
 
 from archcompile.backends.torch_build import build_graph, check_size
-from archcompile.errors import CheckpointError, Diagnostic, TrainingError
+from archcompile.errors import CheckpointError, Diagnostic, TrainingError, clip, clipped_repr, shown
+from archcompile.files import write_atomic
 from archcompile.limits import DEFAULT_LIMITS
 from archcompile.shapes import infer_shapes
 from archcompile.spec import Spec
@@ -33,6 +34,7 @@ from archcompile.train.distributed import Distributed
 from archcompile.train.evaluate import Evaluation, evaluate
 from archcompile.train.plots import plot_curves
 from archcompile.train.progress import TrainingProgress
+from archcompile.train.rundir import METRICS, RunFolder, truncate_metrics
 from archcompile.train.schedule import OptimizerName, ScheduleName, lr_factor, make_optimizer
 
 
@@ -128,16 +130,40 @@ def train(
     resume: bool = False,
     console: Console | None = None,
     on_step: Callable[[int], None] | None = None,
+    force: bool = False,
 ) -> TrainResult:
     """Train ``spec``; see ``docs/training.md``. ``on_step(step)`` runs after
-    each step (tests use it to interrupt a run)."""
+    each step (tests use it to interrupt a run). ``force`` trains into a folder
+    archc did not create, or over a previous run."""
     dist = Distributed.from_environment()
+    folder = RunFolder(Path(out))
     try:
+        if dist.is_main:
+            folder.open(resume, force)
+            _check_fresh(Path(out), resume, force)
         return _train(
             spec, config, Path(out), resume, console if dist.is_main else None, on_step, dist
         )
     finally:
+        folder.close()
         dist.close()
+
+
+def _check_fresh(out: Path, resume: bool, force: bool) -> None:
+    """A new run refuses a folder that holds a checkpoint, unless forced."""
+    if resume:
+        return
+    held = checkpoint.current(out) is not None or (out / checkpoint.JSON_FILE).exists()
+    if held and not force:
+        raise CheckpointError(
+            Diagnostic(
+                "already holds a checkpoint",
+                file=str(out),
+                hint="pass --resume to continue it, --force to start over, or choose another --out",
+            )
+        )
+    if held:  # forced: the old checkpoint is no longer this folder's
+        (out / checkpoint.POINTER).unlink(missing_ok=True)
 
 
 def _train(spec, config, out, resume, console, on_step, dist) -> TrainResult:
@@ -156,14 +182,6 @@ def _train(spec, config, out, resume, console, on_step, dist) -> TrainResult:
         raise TrainingError(
             Diagnostic(
                 f"--batch-size {config.batch_size} is not divisible by {dist.world} processes"
-            )
-        )
-    meta_path = out / checkpoint.JSON_FILE
-    if dist.is_main and meta_path.exists() and not resume:
-        raise CheckpointError(
-            Diagnostic(
-                f"{out} already holds a checkpoint",
-                hint="pass --resume to continue it, or choose another --out",
             )
         )
     # refuse an oversized model before preparing gigabytes of images for it
@@ -191,9 +209,10 @@ def _train(spec, config, out, resume, console, on_step, dist) -> TrainResult:
     step = 0
     if resume:
         step = _resume(out, spec, config, model, optimizer, scheduler)
+        if dist.is_main:
+            truncate_metrics(out / METRICS, step, _warner(console))
     elif dist.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.jsonl").write_text("")
+        write_atomic(out / METRICS, "", parents=False)
     wrapped = dist.wrap(model)
     sampler = DistributedSampler(
         range(len(data.train_labels)),
@@ -351,6 +370,14 @@ def _append_if(condition: bool, path: Path, record: dict) -> None:
         _append(path, record)
 
 
+def _warner(console: Console | None) -> Callable[[str], None]:
+    def warn(message: str) -> None:
+        if console is not None:
+            console.print(shown(message), markup=False, highlight=False)
+
+    return warn
+
+
 def _save(out, spec, config, model, optimizer, scheduler, step, steps_per_epoch) -> None:
     tensors, groups = checkpoint.optimizer_tensors(optimizer)
     tensors["rng.torch"] = torch.get_rng_state()
@@ -374,37 +401,63 @@ def _save(out, spec, config, model, optimizer, scheduler, step, steps_per_epoch)
 def _resume(out, spec, config, model, optimizer, scheduler) -> int:
     saved = checkpoint.load(out)
     meta = saved.meta
-    checkpoint.check_fits(saved, model, spec.sha256, spec.display)
-    before = meta.get("config", {})
+    where = saved.directory / checkpoint.JSON_FILE
+    checkpoint.check_fits(saved, model, spec.sha256, spec.display, for_resume=True)
+    before = meta["config"]
     changed = [k for k in _TRAJECTORY if before.get(k) != getattr(config, k)]
+    if _same_folder(before.get("data_dir"), config.data_dir) is False:
+        changed.append("data_dir")
     if changed:
         detail = ", ".join(
-            f"--{k.replace('_', '-')} was {before.get(k)!r}, now {getattr(config, k)!r}"
+            f"--{k.replace('_', '-')} was {clipped_repr(before.get(k))}, now {clipped_repr(getattr(config, k))}"
             for k in changed
         )
         raise CheckpointError(
             Diagnostic(
                 f"cannot resume exactly: {detail}",
-                file=str(out / checkpoint.JSON_FILE),
+                file=str(where),
                 hint="resume with the same flags (only --epochs/--max-steps may change), or use another --out",
             )
         )
-    model.load_state_dict(saved.model, strict=True)
-    checkpoint.restore_optimizer(optimizer, saved.state, meta["optimizer"]["param_groups"])
-    scheduler.load_state_dict(
-        {**meta["scheduler"], "lr_lambdas": [None] * len(optimizer.param_groups)}
-    )
-    torch.set_rng_state(saved.state["rng.torch"])
-    step = saved.step
-    metrics = out / "metrics.jsonl"
-    if metrics.exists():  # drop what was logged after the checkpoint
-        kept = [
-            line
-            for line in metrics.read_text().splitlines()
-            if line and json.loads(line).get("step", 0) <= step
-        ]
-        metrics.write_text("".join(line + "\n" for line in kept))
-    return step
+    try:
+        model.load_state_dict(saved.model, strict=True)
+        checkpoint.restore_optimizer(optimizer, saved.state, meta["optimizer"]["param_groups"])
+        _check_like(meta["scheduler"], scheduler.state_dict())
+        scheduler.load_state_dict(
+            {**meta["scheduler"], "lr_lambdas": [None] * len(optimizer.param_groups)}
+        )
+        torch.set_rng_state(saved.state["rng.torch"])
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+        raise CheckpointError(
+            Diagnostic(
+                f"corrupt checkpoint: cannot restore the training state ({type(exc).__name__}: "
+                f"{clip(str(exc))})",
+                file=str(where),
+                hint="train again into a new --out; this checkpoint was edited or damaged",
+            )
+        ) from None
+    return saved.step
+
+
+def _check_like(saved: dict, fresh: dict) -> None:
+    """Refuse a saved scheduler state whose fields differ in type from a fresh one's."""
+    for key, value in fresh.items():
+        if key == "lr_lambdas":
+            continue
+        if type(saved.get(key)) is not type(value) and not (
+            isinstance(value, float) and type(saved.get(key)) is int
+        ):
+            raise TypeError(f"scheduler field {key!r} is {clipped_repr(saved.get(key))}")
+
+
+def _same_folder(a: object, b: str) -> bool | None:
+    """Whether two --data-dir values name the same folder (None: unknown)."""
+    if not isinstance(a, str):
+        return None
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, ValueError):
+        return a == b
 
 
 __all__ = ["TrainConfig", "TrainResult", "train"]
