@@ -210,6 +210,12 @@ def train(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from the checkpoint in --out.")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Train into a folder archc did not create, or over a finished run."
+        ),
+    ] = False,
     overrides: SetOpt = None,
     data_dir: DataDirOpt = None,
     log_every: Annotated[int, typer.Option(help="Log a metrics line every N steps.")] = 1,
@@ -264,7 +270,12 @@ def train(
     from archcompile.train.trainer import train as run_training
 
     result = run_training(
-        loaded, config, out_dir or Path("runs") / loaded.stem, resume=resume, console=out
+        loaded,
+        config,
+        out_dir or Path("runs") / _safe_stem(loaded),
+        resume=resume,
+        console=out,
+        force=force,
     )
     out.print(training_summary(result))
     if result.interrupted:
@@ -272,6 +283,13 @@ def train(
             f"interrupted at step {result.steps}; the checkpoint is in {result.out}; continue with --resume"
         )
         raise typer.Exit(130)
+
+
+def _safe_stem(spec: Spec) -> str:
+    """The spec's file stem as a folder name: never ``.``, ``..`` or empty
+    (``...yaml`` would otherwise train into the working directory)."""
+    stem = spec.stem
+    return stem if stem.strip(".") else "spec"
 
 
 def _relaunch_under_torchrun(nproc: int) -> None:

@@ -2,8 +2,8 @@
 ``metrics.jsonl`` that survives a crash in the middle of a write.
 
 - ``.archc-run`` marks a folder archc created; archc refuses to train into a
-  non-empty folder without it (unless ``--resume`` or ``--force``), so a
-  user's own files are never overwritten.
+  non-empty folder without it (unless ``--force``, or ``--resume`` of a run
+  an older archc wrote), so a user's own files are never overwritten.
 - ``.archc-lock`` is locked (``fcntl.flock``, exclusive) for the run's life
   and holds the owner's pid: a second ``archc train`` on the same folder
   fails at once, naming that pid. The lock goes with the process, however it
@@ -47,11 +47,13 @@ class RunFolder:
     def _create(self, resume: bool, force: bool) -> None:
         path = self.path
         try:
-            if path.is_symlink() or (path.exists() and not path.is_dir()):
+            if path.exists() and not path.is_dir():
                 raise _error(path, "exists and is not a folder", "choose another --out")
             if path.is_dir():
-                entries = [e.name for e in path.iterdir() if e.name != LOCK]
-                if entries and MARKER not in entries and not (resume or force):
+                entries = {e.name for e in path.iterdir() if e.name != LOCK}
+                # a run of an older archc has no marker, but a checkpoint
+                ours = entries & {MARKER, "LATEST"} or (resume and "checkpoint.json" in entries)
+                if entries and not ours and not force:
                     raise _error(
                         path,
                         "is a non-empty folder that archc did not create; refusing to write into it",
