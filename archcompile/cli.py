@@ -7,7 +7,8 @@ else is an internal error, shown with a traceback only under ``--debug``.
 
 from __future__ import annotations
 
-import json
+import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +16,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from archcompile.errors import ArchcError, UsageError
+# typer vendors click (typer._click); its exceptions are how usage errors arrive
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
+from typer._click.exceptions import UsageError as ClickUsageError
+
+from archcompile import jsonsafe
+from archcompile.errors import ArchcError, UsageError, shown
 from archcompile.spec.loader import Spec, load_spec, parse_input, parse_overrides
 
 app = typer.Typer(
@@ -24,9 +30,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="archc: compile YAML network specs to PyTorch modules and source.",
 )
-# emoji=False: spec text such as ":thumbs_up:" must print as written
-out = Console(highlight=False, soft_wrap=True, emoji=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+# markup=False, emoji=False: a path such as "out[/bold].py" or spec text such
+# as ":thumbs_up:" prints as written; user strings also go through shown()
+out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False, markup=False)
 #: diagnostics printed at most; a broken file can hold thousands of mistakes
 MAX_SHOWN = 50
 _state = {"debug": False}
@@ -84,7 +91,7 @@ def shapes(
     loaded = _load(spec, overrides, input_shape)
     report = infer_shapes(loaded)
     if as_json:
-        print(json.dumps(report.to_json(loaded.display, batch), indent=2))
+        print(jsonsafe.dumps(report.to_json(loaded.display, batch), indent=2))
         return
     out.print(shapes_table(report, loaded.display, batch, depth))
 
@@ -119,25 +126,29 @@ def build(
             raise UsageError("--check and --force need a file to compare or replace, not '-o -'")
         sys.stdout.write(source)
         return
-    path = Path(output) if output else Path("build") / f"{loaded.stem}.py"
+    target = output or str(Path("build") / f"{_safe_stem(loaded)}.py")
     if check:
-        try:
-            current = path.read_text("utf-8") if path.is_file() else None
-        except (OSError, UnicodeDecodeError):
-            current = None
-        if current == source:
-            out.print(f"{path} is up to date with {loaded.display}")
-            return
-        state = "missing" if current is None else "stale"
-        sets = "".join(f" --set {o}" for o in overrides or [])
-        err.print(
-            f"{path}: error: {state}; run: archc build {loaded.display}{sets} -o {path}",
-            markup=False,
-        )
-        raise typer.Exit(1)
-    write_generated(path, source, force)
+        _check_up_to_date(target, source, loaded, overrides)
+        return
+    write_generated(target, source, force)
     lines = source.count("\n")
-    out.print(f"wrote {path} ({lines} lines): class {loaded.name} from {loaded.display}")
+    out.print(
+        f"wrote {shown(target)} ({lines} lines): class {shown(loaded.name)} from {shown(loaded.display)}"
+    )
+
+
+def _check_up_to_date(target: str, source: str, loaded: Spec, overrides: list[str] | None) -> None:
+    """``build --check``: exit 1 unless ``target`` holds exactly ``source``."""
+    from archcompile.backends.output import current_text
+
+    if current_text(Path(target)) == source:
+        out.print(f"{shown(target)} is up to date with {shown(loaded.display)}")
+        return
+    state = "missing" if not os.path.lexists(target) else "stale"
+    sets = "".join(f" --set {shlex.quote(o)}" for o in overrides or [])
+    command = f"archc build {shlex.quote(loaded.display)}{sets} -o {shlex.quote(target)}"
+    err.print(f"{shown(target)}: error: {state}; run: {shown(command)}")
+    raise typer.Exit(1)
 
 
 @app.command()
@@ -155,7 +166,7 @@ def diff(
     a, b = _load(spec_a, None), _load(spec_b, None)
     result = compare(a, b)
     if result.equal:
-        out.print(f"{a.display} and {b.display} generate the same source")
+        out.print(f"{shown(a.display)} and {shown(b.display)} generate the same source")
         return
     print_diff(out, result.source_diff)
     if result.blocks:
@@ -280,7 +291,8 @@ def train(
     out.print(training_summary(result))
     if result.interrupted:
         err.print(
-            f"interrupted at step {result.steps}; the checkpoint is in {result.out}; continue with --resume"
+            f"interrupted at step {result.steps}; the checkpoint is in {shown(result.out)}; "
+            "continue with --resume"
         )
         raise typer.Exit(130)
 
@@ -331,19 +343,24 @@ def evaluate_command(
     batch_size: Annotated[int, typer.Option(help="Evaluation batch size.")] = 256,
     overrides: SetOpt = None,
     plot: Annotated[
-        Path | None, typer.Option(help="Write the confusion matrix as a PNG here.")
+        str | None,
+        typer.Option(help="Write the confusion matrix as a PNG here (in an existing folder)."),
     ] = None,
     allow_spec_change: Annotated[
         bool, typer.Option(help="Use weights of a different spec when their shapes fit.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     max_params: Annotated[int, typer.Option(help="Refuse to build larger models.")] = 2_000_000_000,
+    force: Annotated[
+        bool, typer.Option("--force", help="Let --plot replace a file archc did not write.")
+    ] = False,
 ) -> None:
     """Evaluate a checkpoint on the Fashion-MNIST test set."""
     from archcompile.render import evaluation_tables
     from archcompile.train.data import DEFAULT_DATA_DIR
     from archcompile.train.runner import evaluate_checkpoint
 
+    plot_path = _plot_target(plot, force) if plot is not None else None
     loaded = _load(spec, overrides)
     evaluation = evaluate_checkpoint(
         loaded,
@@ -354,34 +371,72 @@ def evaluate_command(
         allow_spec_change,
         max_params,
     )
-    if plot is not None:
+    if plot_path is not None:
         from archcompile.train.plots import plot_confusion
 
-        plot_confusion(evaluation, plot, f"{loaded.name} ({loaded.display})")
+        plot_confusion(evaluation, plot_path, f"{loaded.name} ({loaded.display})")
     if as_json:
         print(
-            json.dumps(
+            jsonsafe.dumps(
                 {**evaluation.to_json(), "confusion": evaluation.confusion.tolist()}, indent=2
             )
         )
         return
     for table in evaluation_tables(evaluation):
         out.print(table)
-    if plot is not None:
-        out.print(f"wrote {plot}")
+    if plot_path is not None:
+        out.print(f"wrote {shown(plot_path)}")
+
+
+def _plot_target(plot: str, force: bool) -> Path:
+    """Check ``--plot`` before the evaluation: a new or archc-written .png file."""
+    from archcompile.files import check_output
+    from archcompile.train.plots import recognize_png
+
+    target = check_output(plot, force=force, recognize=recognize_png, what=".png file")
+    if target.suffix.lower() != ".png":
+        raise UsageError(f"--plot {plot}: the confusion matrix is written as a .png file")
+    return target
+
+
+def _safe_streams() -> None:
+    """Characters stdout/stderr cannot encode (``café`` under ``LC_ALL=C``)
+    are printed as escapes instead of crashing the printing."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # pragma: no cover - a detached stream
+                pass
+
+
+def _usage_error(exc: ClickException) -> None:
+    """A click/typer usage error as archc's one line (and a hint), exit 2."""
+    command = getattr(getattr(exc, "ctx", None), "command_path", None) or "archc"
+    err.print(f"{shown(command)}: error: {shown(exc.format_message())}")
+    err.print(f"  hint: see {shown(command)} --help")
+    sys.exit(2 if isinstance(exc, ClickUsageError) else exc.exit_code)
 
 
 def run() -> None:
     """Console-script entry point."""
+    _safe_streams()
     try:
-        app()
+        sys.exit(app(standalone_mode=False) or 0)
+    except NoArgsIsHelpError as exc:
+        err.print(exc.ctx.get_help() if exc.ctx else "archc: see archc --help")
+        sys.exit(2)
+    except ClickException as exc:
+        _usage_error(exc)
+    except typer.Abort:
+        err.print("archc: interrupted")
+        sys.exit(130)
     except ArchcError as exc:
         for diagnostic in exc.diagnostics[:MAX_SHOWN]:
-            err.print(diagnostic.format(), markup=False)
+            err.print(diagnostic.format())
         if len(exc.diagnostics) > MAX_SHOWN:
-            err.print(
-                f"archc: {len(exc.diagnostics) - MAX_SHOWN:,} more errors not shown", markup=False
-            )
+            err.print(f"archc: {len(exc.diagnostics) - MAX_SHOWN:,} more errors not shown")
         sys.exit(exc.exit_code if isinstance(exc, UsageError) else 1)
     except KeyboardInterrupt:
         err.print("archc: interrupted")
@@ -389,8 +444,8 @@ def run() -> None:
     except Exception as exc:
         if _state["debug"]:
             raise
-        err.print(f"archc: internal error: {type(exc).__name__}: {exc}", markup=False)
-        err.print("  this is a bug in archc; run with --debug for the traceback", markup=False)
+        err.print(f"archc: internal error: {type(exc).__name__}: {shown(exc)}")
+        err.print("  this is a bug in archc; run with --debug for the traceback")
         sys.exit(3)
 
 

@@ -88,12 +88,12 @@ def check_output(
 ) -> Path:
     """Raise :class:`OutputError` unless archc may write ``path``; return it."""
     text = os.fspath(path)
-    if text.endswith(("/", os.sep)) or text in ("", ".", ".."):
+    if text.endswith(("/", os.sep)) or os.path.basename(text) in ("", ".", ".."):
         raise _fail(text, f"names a folder; give the name of the {what} to write")
     target = Path(text)
     try:
         info = os.lstat(target)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         _check_parent(target, text, parents)
         return target
     except OSError as exc:

@@ -10,7 +10,7 @@ matplotlib.use("Agg")  # files only; no display is needed or wanted
 
 import matplotlib.pyplot as plt
 
-from archcompile.files import Owner, read_header, replace_atomically
+from archcompile.files import Owner, read_header, write_output
 from archcompile.train.evaluate import Evaluation
 from archcompile.train.rundir import read_metrics
 
@@ -21,7 +21,7 @@ SOFTWARE = "archc"
 def _save(fig, out: Path, parents: bool = False) -> None:
     """Save ``fig`` as a PNG at ``out`` atomically, marked as archc's."""
     try:
-        replace_atomically(
+        write_output(
             out,
             lambda tmp: fig.savefig(tmp, dpi=110, format="png", metadata={"Software": SOFTWARE}),
             parents,

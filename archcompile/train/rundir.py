@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from archcompile import jsonsafe
 from archcompile.errors import CheckpointError, Diagnostic, TrainingError
 from archcompile.files import write_atomic
 
@@ -135,7 +136,7 @@ def truncate_metrics(path: Path, step: int, warn: Any = None) -> None:
     if not path.exists():
         return
     kept = [r for r in read_metrics(path, warn) if _step(r) <= step]
-    write_atomic(path, "".join(json.dumps(r, allow_nan=False) + "\n" for r in kept), parents=False)
+    write_atomic(path, "".join(jsonsafe.dumps(r) + "\n" for r in kept), parents=False)
 
 
 def _step(record: dict) -> int:

@@ -8,7 +8,6 @@ holds the same examples whatever the number of processes. Rank 0 alone writes
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from torch.utils.data import DistributedSampler
 
+from archcompile import jsonsafe
 from archcompile.backends.torch_build import build_graph, check_size
 from archcompile.errors import CheckpointError, Diagnostic, TrainingError, clip, clipped_repr, shown
 from archcompile.files import write_atomic
@@ -362,7 +362,7 @@ def _flips(config: TrainConfig, epoch: int, count: int) -> torch.Tensor:
 
 def _append(path: Path, record: dict) -> None:
     with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, allow_nan=False) + "\n")
+        handle.write(jsonsafe.dumps(record) + "\n")
 
 
 def _append_if(condition: bool, path: Path, record: dict) -> None:
