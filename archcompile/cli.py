@@ -20,6 +20,7 @@ from rich.console import Console
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer._click.exceptions import UsageError as ClickUsageError
 
+from archcompile import cli_values as values
 from archcompile import jsonsafe
 from archcompile.errors import ArchcError, UsageError, shown
 from archcompile.spec.loader import Spec, load_spec, parse_input, parse_overrides
@@ -175,6 +176,10 @@ def diff(
     raise typer.Exit(1)
 
 
+LimitTestOpt = Annotated[
+    int | None, typer.Option(min=1, help="Use the first N test images.", show_default=False)
+]
+MaxParamsOpt = Annotated[int, typer.Option(min=1, help="Refuse to build larger models.")]
 DataDirOpt = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Folder of the Fashion-MNIST IDX files.", show_default=False),
@@ -185,23 +190,34 @@ DataDirOpt = Annotated[
 def train(
     spec: SpecArg,
     epochs: Annotated[
-        int | None, typer.Option(help="Epochs to train (default 1 unless --max-steps).")
+        int | None,
+        typer.Option(min=1, help="Epochs to train (default 1 unless --max-steps)."),
     ] = None,
     max_steps: Annotated[
-        int | None, typer.Option(help="Steps to train, instead of --epochs.")
+        int | None, typer.Option(min=1, help="Steps to train, instead of --epochs.")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Global batch size.")] = 64,
-    lr: Annotated[float, typer.Option(help="Learning rate (peak rate for cosine/onecycle).")] = 0.1,
+    batch_size: Annotated[int, typer.Option(min=1, help="Global batch size.")] = 64,
+    lr: Annotated[
+        float,
+        typer.Option(
+            callback=values.finite_positive, help="Learning rate (peak rate for cosine/onecycle)."
+        ),
+    ] = 0.1,
     optimizer: Annotated[str, typer.Option(help="sgd | sgd-momentum | adamw.")] = "sgd",
     schedule: Annotated[str, typer.Option(help="constant | cosine | onecycle.")] = "constant",
     weight_decay: Annotated[
-        float | None, typer.Option(help="Default: 0 (sgd), 5e-4 (sgd-momentum), 0.05 (adamw).")
+        float | None,
+        typer.Option(
+            callback=values.finite_non_negative,
+            help="Default: 0 (sgd), 5e-4 (sgd-momentum), 0.05 (adamw).",
+        ),
     ] = None,
     warmup_steps: Annotated[
-        int, typer.Option(help="Linear warm-up steps (cosine, constant; onecycle: rise).")
+        int, typer.Option(min=0, help="Linear warm-up steps (cosine, constant; onecycle: rise).")
     ] = 0,
     label_smoothing: Annotated[
-        float, typer.Option(help="Label smoothing of the cross-entropy loss.")
+        float,
+        typer.Option(callback=values.fraction, help="Label smoothing of the cross-entropy loss."),
     ] = 0.0,
     precision: Annotated[
         str, typer.Option(help="fp32 | bf16 (bfloat16 autocast on CPU).")
@@ -210,11 +226,16 @@ def train(
         bool, typer.Option(help="channels_last memory format (faster on CPU).")
     ] = True,
     augment: Annotated[bool, typer.Option(help="Random horizontal flips.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of initialization, order and augmentation.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(
+            min=0, max=values.MAX_SEED, help="Seed of initialization, order and augmentation."
+        ),
+    ] = 0,
     limit_train: Annotated[
-        int | None, typer.Option(help="Use the first N training images.")
+        int | None, typer.Option(min=1, help="Use the first N training images.")
     ] = None,
-    limit_test: Annotated[int | None, typer.Option(help="Use the first N test images.")] = None,
+    limit_test: LimitTestOpt = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Output folder (default runs/<spec>).")
     ] = None,
@@ -229,14 +250,15 @@ def train(
     ] = False,
     overrides: SetOpt = None,
     data_dir: DataDirOpt = None,
-    log_every: Annotated[int, typer.Option(help="Log a metrics line every N steps.")] = 1,
+    log_every: Annotated[int, typer.Option(min=1, help="Log a metrics line every N steps.")] = 1,
     checkpoint_every: Annotated[
         int | None,
-        typer.Option(help="Also checkpoint every N steps (always: each epoch, the end)."),
+        typer.Option(min=1, help="Also checkpoint every N steps (always: each epoch, the end)."),
     ] = None,
-    max_params: Annotated[int, typer.Option(help="Refuse to build larger models.")] = 2_000_000_000,
+    max_params: MaxParamsOpt = 2_000_000_000,
     nproc: Annotated[
-        int, typer.Option(help="Processes: N > 1 relaunches this command under torchrun (DDP).")
+        int,
+        typer.Option(min=1, help="Processes: N > 1 relaunches this command under torchrun (DDP)."),
     ] = 1,
 ) -> None:
     """Train SPEC on Fashion-MNIST (the tutorial's defaults: SGD, lr 0.1, batch 64)."""
@@ -247,9 +269,9 @@ def train(
 
     if epochs is not None and max_steps is not None:
         raise UsageError("give --epochs or --max-steps, not both")
+    loaded = _load(spec, overrides)  # a broken spec: one report, before any relaunch
     if nproc > 1:
         _relaunch_under_torchrun(nproc)
-    loaded = _load(spec, overrides)
     try:
         config = TrainConfig(
             epochs=epochs,
@@ -339,8 +361,8 @@ def evaluate_command(
         ),
     ],
     data_dir: DataDirOpt = None,
-    limit_test: Annotated[int | None, typer.Option(help="Use the first N test images.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Evaluation batch size.")] = 256,
+    limit_test: LimitTestOpt = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Evaluation batch size.")] = 256,
     overrides: SetOpt = None,
     plot: Annotated[
         str | None,
@@ -350,7 +372,7 @@ def evaluate_command(
         bool, typer.Option(help="Use weights of a different spec when their shapes fit.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
-    max_params: Annotated[int, typer.Option(help="Refuse to build larger models.")] = 2_000_000_000,
+    max_params: MaxParamsOpt = 2_000_000_000,
     force: Annotated[
         bool, typer.Option("--force", help="Let --plot replace a file archc did not write.")
     ] = False,
@@ -423,7 +445,7 @@ def run() -> None:
     """Console-script entry point."""
     _safe_streams()
     try:
-        sys.exit(app(standalone_mode=False) or 0)
+        sys.exit(app(standalone_mode=False, prog_name="archc") or 0)
     except NoArgsIsHelpError as exc:
         err.print(exc.ctx.get_help() if exc.ctx else "archc: see archc --help")
         sys.exit(2)

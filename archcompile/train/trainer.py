@@ -46,22 +46,22 @@ class TrainConfig(BaseModel):
     epochs: int | None = Field(None, ge=1)
     max_steps: int | None = Field(None, ge=1)
     batch_size: int = Field(64, ge=1)
-    lr: float = Field(0.1, gt=0)
+    lr: float = Field(0.1, gt=0, allow_inf_nan=False)
     optimizer: OptimizerName = "sgd"
     schedule: ScheduleName = "constant"
-    weight_decay: float | None = Field(None, ge=0)
+    weight_decay: float | None = Field(None, ge=0, allow_inf_nan=False)
     warmup_steps: int = Field(0, ge=0)
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    label_smoothing: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False)
     precision: Literal["fp32", "bf16"] = "fp32"
     channels_last: bool = True
     augment: bool = False
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**64 - 1)
     limit_train: int | None = Field(None, ge=1)
     limit_test: int | None = Field(None, ge=1)
     data_dir: str = str(DEFAULT_DATA_DIR)
     log_every: int = Field(1, ge=1)
     checkpoint_every: int | None = Field(None, ge=1)
-    max_params: int = DEFAULT_LIMITS.max_params
+    max_params: int = Field(DEFAULT_LIMITS.max_params, ge=1)
 
 
 #: fields that shape the trajectory: a resumed run must keep them
@@ -275,8 +275,11 @@ def _train(spec, config, out, resume, console, on_step, dist) -> TrainResult:
                 if flips is not None:
                     x = torch.where(flips[batch].to(dist.device).view(-1, 1, 1, 1), x.flip(3), x)
                 y = data.train_labels[batch].to(dist.device)
-                with torch.autocast(dist.device.type, dtype=torch.bfloat16, enabled=bf16):
-                    logits = wrapped(x)
+                try:
+                    with torch.autocast(dist.device.type, dtype=torch.bfloat16, enabled=bf16):
+                        logits = wrapped(x)
+                except (RuntimeError, ValueError) as exc:
+                    raise _model_failure(spec, exc, step + 1, local_batch) from None
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
                 correct = (logits.argmax(1) == y).sum()
                 flags = dist.combine(
@@ -351,6 +354,20 @@ def _train(spec, config, out, resume, console, on_step, dist) -> TrainResult:
     result.seconds = time.perf_counter() - started
     result.images_per_s = trained_images / max(result.seconds, 1e-9)
     return result
+
+
+def _model_failure(spec: Spec, exc: Exception, step: int, batch: int) -> TrainingError:
+    """torch refused to run the model on a batch (BatchNorm over a single value
+    per channel, too little memory): one located line instead of a traceback."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return TrainingError(
+        Diagnostic(
+            f"the model fails on a batch of {batch} at step {step}: {clip(first)}",
+            file=spec.display,
+            hint="BatchNorm needs more than one value per channel: use a larger --batch-size "
+            "or input; with too little memory, a smaller one",
+        )
+    )
 
 
 def _flips(config: TrainConfig, epoch: int, count: int) -> torch.Tensor:
