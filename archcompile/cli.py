@@ -37,7 +37,7 @@ out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False, markup=False)
 #: diagnostics printed at most; a broken file can hold thousands of mistakes
 MAX_SHOWN = 50
-_state = {"debug": False}
+_state: dict = {"debug": False, "allow_extends": ()}
 
 SpecArg = Annotated[
     Path, typer.Argument(help="The spec file (YAML).", show_default=False, metavar="SPEC")
@@ -55,6 +55,7 @@ def _load(path: Path, overrides: list[str] | None, input_shape: str | None = Non
         path,
         parse_overrides(overrides or []),
         parse_input(input_shape) if input_shape else None,
+        allow_extends=_state["allow_extends"],
     )
 
 
@@ -63,8 +64,19 @@ def main(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks of internal errors.")
     ] = False,
+    allow_extends: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--allow-extends",
+            help="Let `extends:` read specs in this folder too (repeatable); by default only "
+            "the spec's own folder tree.",
+            show_default=False,
+            metavar="DIR",
+        ),
+    ] = None,
 ) -> None:
     _state["debug"] = debug
+    _state["allow_extends"] = tuple(allow_extends or ())
 
 
 @app.command()
