@@ -212,3 +212,23 @@ def test_full_disk_during_a_save_is_one_line_and_keeps_the_previous_checkpoint(
     monkeypatch.undo()
     assert checkpoint.load(tmp_path).step == 2
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_resume_refuses_another_data_dir_and_gives_advice_train_can_follow(
+    tmp_path: Path, cli, one_step_run: Path
+) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(one_step_run, out)
+    elsewhere = tmp_path / "data"
+    shutil.copytree(DEFAULT_DATA_DIR, elsewhere)
+    args = [f"--{k.replace('_', '-')}={v}" for k, v in FLAGS.items()]
+    base = ["train", TINY, "--out", out, "--max-steps", "2", "--resume", *args]
+    result = cli(*base, "--data-dir", elsewhere)
+    assert result.code == 1 and "cannot resume exactly: --data-dir was" in result.err
+    renamed = tmp_path / "renamed.yaml"
+    renamed.write_text((ROOT / TINY).read_text().replace("TinyCNN", "Renamed"))
+    base[1] = renamed
+    result = cli(*base)
+    assert result.code == 1 and "different spec" in result.err
+    assert "--allow-spec-change" not in result.err  # train has no such option
+    assert "resume with the spec the run was trained with" in result.err
