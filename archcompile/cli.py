@@ -340,27 +340,9 @@ def _safe_stem(spec: Spec) -> str:
 
 def _relaunch_under_torchrun(nproc: int) -> None:
     """Run this same command as ``torchrun --nproc-per-node N -m archcompile ...``."""
-    import subprocess
+    from archcompile.train.launch import relaunch
 
-    args = list(sys.argv[1:])
-    for i, arg in enumerate(args):
-        if arg == "--nproc":
-            del args[i : i + 2]
-            break
-        if arg.startswith("--nproc="):
-            del args[i]
-            break
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc-per-node={nproc}",
-        "-m",
-        "archcompile",
-        *args,
-    ]
-    raise typer.Exit(subprocess.call(command))
+    raise typer.Exit(relaunch(nproc, sys.argv[1:], _state["debug"]))
 
 
 @app.command("eval")

@@ -67,8 +67,8 @@ def _records(out: Path) -> list[int]:
     return [json.loads(line)["step"] for line in lines if '"train"' in line]
 
 
-#: three points run by `make test` (before, at and after the switch); all by `make test-slow`
-FAST_POINTS = ("meta", "rename", "pointer")
+#: two points run by `make test` (just before and just after the switch); all by `make test-slow`
+FAST_POINTS = ("rename", "pointer")
 
 
 @pytest.mark.parametrize(
@@ -100,6 +100,7 @@ def test_kill_at_every_step_of_a_save_loses_at_most_that_step(tmp_path: Path, po
     assert steps == ["step-00000004"]
 
 
+@pytest.mark.slow
 def test_kill_during_the_first_save_leaves_no_checkpoint_and_a_fresh_run_works(
     tmp_path: Path,
 ) -> None:
@@ -180,7 +181,14 @@ def one_step_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("damage", list(DAMAGE))
+#: run by `make test`; the others by `make test-slow`
+FAST_DAMAGE = ("step is a string", "scheduler wrong", "rng tensor crafted")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [d if d in FAST_DAMAGE else pytest.param(d, marks=pytest.mark.slow) for d in DAMAGE],
+)
 def test_edited_or_crafted_checkpoints_are_one_located_line(
     tmp_path: Path, damage, cli, one_step_run: Path
 ) -> None:

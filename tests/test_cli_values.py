@@ -194,3 +194,27 @@ def test_nproc_with_a_broken_spec_reports_once_without_relaunching(cli, tmp_path
     assert result.code == 1
     assert len(result.err.strip().splitlines()) == 1, result.err
     assert "torch" not in result.err and not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_nproc_reports_a_failure_of_its_processes_once_without_torchrun_traceback(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    args = ["train", TINY, "--nproc", "2", "--out", str(tmp_path / "run")]
+    result = subprocess.run(
+        [sys.executable, "-m", "archcompile", *args, "--data-dir", str(tmp_path / "none")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 1, result.stderr
+    assert "Traceback" not in result.stderr and "ChildFailedError" not in result.stderr

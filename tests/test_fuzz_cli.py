@@ -119,7 +119,7 @@ def _make(path: Path, situation: str) -> None:
         path.symlink_to(path.parent)
 
 
-@settings(max_examples=60, **SETTINGS)
+@settings(max_examples=40, **SETTINGS)
 @given(name=NAME, situation=st.sampled_from(SITUATIONS), force=st.booleans())
 def test_build_output_in_any_situation(cli, name: str, situation: str, force: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:

@@ -87,7 +87,14 @@ FOREIGN = {
 }
 
 
-@pytest.mark.parametrize("files", list(FOREIGN.values()), ids=list(FOREIGN))
+@pytest.mark.parametrize(
+    "files",
+    [
+        f if name in ("their metrics", "a hidden file") else pytest.param(f, marks=pytest.mark.slow)
+        for name, f in FOREIGN.items()
+    ],
+    ids=list(FOREIGN),
+)
 def test_a_folder_archc_did_not_create_is_refused_unless_forced(cli, tmp_path, files) -> None:
     out = tmp_path / "theirs"
     for name, text in files.items():
@@ -159,3 +166,39 @@ def test_resume_in_a_foreign_folder_is_refused_and_leaves_no_marker(cli, tmp_pat
     result = _train(cli, out, "--resume")
     assert result.code == 1 and "archc did not create" in result.err
     assert not (out / MARKER).exists()
+
+
+def test_a_folder_that_cannot_be_created_is_one_line(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only working directory (simulated: the tests may run as root)."""
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    result = _train(cli, tmp_path / "run")
+    assert result.code == 1 and "internal error" not in result.err
+    assert result.err.splitlines()[0] == (
+        f"{tmp_path / 'run'}: error: cannot create the output folder: Permission denied"
+    )
+
+
+@pytest.mark.slow
+def test_a_run_of_the_older_flat_layout_resumes_and_evaluates(cli, tmp_path: Path) -> None:
+    """Runs written before step folders (files directly in --out) still work."""
+    from archcompile.train import checkpoint
+
+    out = tmp_path / "run"
+    assert _train(cli, out).code == 0
+    current = checkpoint.resolve(out)
+    for name in (checkpoint.MODEL_FILE, checkpoint.STATE_FILE, checkpoint.JSON_FILE):
+        (current / name).rename(out / name)
+    current.rmdir()
+    for name in (checkpoint.POINTER, MARKER):
+        (out / name).unlink()
+    assert checkpoint.load(out).step == 1
+    assert cli("eval", TINY, out, "--limit-test", "8").code == 0
+    resumed = cli("train", TINY, "--max-steps", "2", *SMALL, "--out", out, "--resume")
+    assert resumed.code == 0, resumed.err
+    assert checkpoint.load(out).step == 2 and (out / MARKER).exists()
