@@ -23,17 +23,17 @@ from torch.utils.data import DistributedSampler
 
 from archcompile import jsonsafe
 from archcompile.backends.torch_build import build_graph, check_size
-from archcompile.errors import CheckpointError, Diagnostic, TrainingError, clip, clipped_repr, shown
+from archcompile.errors import Diagnostic, TrainingError, clip, shown
 from archcompile.files import write_atomic
 from archcompile.limits import DEFAULT_LIMITS
 from archcompile.shapes import infer_shapes
 from archcompile.spec import Spec
-from archcompile.train import checkpoint
 from archcompile.train.data import CLASS_NAMES, DEFAULT_DATA_DIR, load_fashion_mnist
 from archcompile.train.distributed import Distributed
 from archcompile.train.evaluate import Evaluation, evaluate
 from archcompile.train.plots import plot_curves
 from archcompile.train.progress import TrainingProgress
+from archcompile.train.resume import check_fresh, resume_state, save_state
 from archcompile.train.rundir import METRICS, RunFolder, truncate_metrics
 from archcompile.train.schedule import OptimizerName, ScheduleName, lr_factor, make_optimizer
 
@@ -62,22 +62,6 @@ class TrainConfig(BaseModel):
     log_every: int = Field(1, ge=1)
     checkpoint_every: int | None = Field(None, ge=1)
     max_params: int = Field(DEFAULT_LIMITS.max_params, ge=1)
-
-
-#: fields that shape the trajectory: a resumed run must keep them
-_TRAJECTORY = (
-    "batch_size",
-    "lr",
-    "optimizer",
-    "schedule",
-    "weight_decay",
-    "warmup_steps",
-    "label_smoothing",
-    "precision",
-    "augment",
-    "seed",
-    "limit_train",
-)
 
 
 @dataclass
@@ -140,30 +124,13 @@ def train(
     try:
         if dist.is_main:
             folder.open(resume, force)
-            _check_fresh(Path(out), resume, force)
+            check_fresh(Path(out), resume, force)
         return _train(
             spec, config, Path(out), resume, console if dist.is_main else None, on_step, dist
         )
     finally:
         folder.close()
         dist.close()
-
-
-def _check_fresh(out: Path, resume: bool, force: bool) -> None:
-    """A new run refuses a folder that holds a checkpoint, unless forced."""
-    if resume:
-        return
-    held = checkpoint.current(out) is not None or (out / checkpoint.JSON_FILE).exists()
-    if held and not force:
-        raise CheckpointError(
-            Diagnostic(
-                "already holds a checkpoint",
-                file=str(out),
-                hint="pass --resume to continue it, --force to start over, or choose another --out",
-            )
-        )
-    if held:  # forced: the old checkpoint is no longer this folder's
-        (out / checkpoint.POINTER).unlink(missing_ok=True)
 
 
 def _train(spec, config, out, resume, console, on_step, dist) -> TrainResult:
@@ -208,7 +175,7 @@ def _train(spec, config, out, resume, console, on_step, dist) -> TrainResult:
     )
     step = 0
     if resume:
-        step = _resume(out, spec, config, model, optimizer, scheduler)
+        step = resume_state(out, spec, config, model, optimizer, scheduler)
         if dist.is_main:
             truncate_metrics(out / METRICS, step, _warner(console))
     elif dist.is_main:
@@ -258,7 +225,7 @@ def _train(spec, config, out, resume, console, on_step, dist) -> TrainResult:
     def save_now() -> None:
         nonlocal last_checkpoint
         if dist.is_main:
-            _save(out, spec, config, model, optimizer, scheduler, step, steps_per_epoch)
+            save_state(out, spec, config, model, optimizer, scheduler, step, steps_per_epoch)
             plot_curves(metrics, out / "curves.png", f"{spec.name} ({spec.display})")
         last_checkpoint = step
         dist.barrier()
@@ -393,88 +360,6 @@ def _warner(console: Console | None) -> Callable[[str], None]:
             console.print(shown(message), markup=False, highlight=False)
 
     return warn
-
-
-def _save(out, spec, config, model, optimizer, scheduler, step, steps_per_epoch) -> None:
-    tensors, groups = checkpoint.optimizer_tensors(optimizer)
-    tensors["rng.torch"] = torch.get_rng_state()
-    meta = {
-        "spec": {
-            "path": spec.display,
-            "name": spec.name,
-            "sha256": spec.sha256,
-            "document": spec.document,
-        },
-        "step": step,
-        "epoch": step / steps_per_epoch,
-        "config": config.model_dump(mode="json"),
-        "optimizer": {"param_groups": groups},
-        "scheduler": {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"},
-        "torch": torch.__version__,
-    }
-    checkpoint.save(out, model.state_dict(), tensors, meta)
-
-
-def _resume(out, spec, config, model, optimizer, scheduler) -> int:
-    saved = checkpoint.load(out)
-    meta = saved.meta
-    where = saved.directory / checkpoint.JSON_FILE
-    checkpoint.check_fits(saved, model, spec.sha256, spec.display, for_resume=True)
-    before = meta["config"]
-    changed = [k for k in _TRAJECTORY if before.get(k) != getattr(config, k)]
-    if _same_folder(before.get("data_dir"), config.data_dir) is False:
-        changed.append("data_dir")
-    if changed:
-        detail = ", ".join(
-            f"--{k.replace('_', '-')} was {clipped_repr(before.get(k))}, now {clipped_repr(getattr(config, k))}"
-            for k in changed
-        )
-        raise CheckpointError(
-            Diagnostic(
-                f"cannot resume exactly: {detail}",
-                file=str(where),
-                hint="resume with the same flags (only --epochs/--max-steps may change), or use another --out",
-            )
-        )
-    try:
-        model.load_state_dict(saved.model, strict=True)
-        checkpoint.restore_optimizer(optimizer, saved.state, meta["optimizer"]["param_groups"])
-        _check_like(meta["scheduler"], scheduler.state_dict())
-        scheduler.load_state_dict(
-            {**meta["scheduler"], "lr_lambdas": [None] * len(optimizer.param_groups)}
-        )
-        torch.set_rng_state(saved.state["rng.torch"])
-    except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
-        raise CheckpointError(
-            Diagnostic(
-                f"corrupt checkpoint: cannot restore the training state ({type(exc).__name__}: "
-                f"{clip(str(exc))})",
-                file=str(where),
-                hint="train again into a new --out; this checkpoint was edited or damaged",
-            )
-        ) from None
-    return saved.step
-
-
-def _check_like(saved: dict, fresh: dict) -> None:
-    """Refuse a saved scheduler state whose fields differ in type from a fresh one's."""
-    for key, value in fresh.items():
-        if key == "lr_lambdas":
-            continue
-        if type(saved.get(key)) is not type(value) and not (
-            isinstance(value, float) and type(saved.get(key)) is int
-        ):
-            raise TypeError(f"scheduler field {key!r} is {clipped_repr(saved.get(key))}")
-
-
-def _same_folder(a: object, b: str) -> bool | None:
-    """Whether two --data-dir values name the same folder (None: unknown)."""
-    if not isinstance(a, str):
-        return None
-    try:
-        return Path(a).resolve() == Path(b).resolve()
-    except (OSError, ValueError):
-        return a == b
 
 
 __all__ = ["TrainConfig", "TrainResult", "train"]
