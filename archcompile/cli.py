@@ -7,7 +7,8 @@ else is an internal error, shown with a traceback only under ``--debug``.
 
 from __future__ import annotations
 
-import json
+import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +16,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from archcompile.errors import ArchcError, UsageError
+# typer vendors click (typer._click); its exceptions are how usage errors arrive
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
+from typer._click.exceptions import UsageError as ClickUsageError
+
+from archcompile import cli_values as values
+from archcompile import jsonsafe
+from archcompile.errors import ArchcError, UsageError, shown
 from archcompile.spec.loader import Spec, load_spec, parse_input, parse_overrides
 
 app = typer.Typer(
@@ -24,12 +31,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="archc: compile YAML network specs to PyTorch modules and source.",
 )
-# emoji=False: spec text such as ":thumbs_up:" must print as written
-out = Console(highlight=False, soft_wrap=True, emoji=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+# markup=False, emoji=False: a path such as "out[/bold].py" or spec text such
+# as ":thumbs_up:" prints as written; user strings also go through shown()
+out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False, markup=False)
 #: diagnostics printed at most; a broken file can hold thousands of mistakes
 MAX_SHOWN = 50
-_state = {"debug": False}
+_state: dict = {"debug": False, "allow_extends": ()}
 
 SpecArg = Annotated[
     Path, typer.Argument(help="The spec file (YAML).", show_default=False, metavar="SPEC")
@@ -47,6 +55,7 @@ def _load(path: Path, overrides: list[str] | None, input_shape: str | None = Non
         path,
         parse_overrides(overrides or []),
         parse_input(input_shape) if input_shape else None,
+        allow_extends=_state["allow_extends"],
     )
 
 
@@ -55,8 +64,19 @@ def main(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks of internal errors.")
     ] = False,
+    allow_extends: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--allow-extends",
+            help="Let `extends:` read specs in this folder too (repeatable); by default only "
+            "the spec's own folder tree.",
+            show_default=False,
+            metavar="DIR",
+        ),
+    ] = None,
 ) -> None:
     _state["debug"] = debug
+    _state["allow_extends"] = tuple(allow_extends or ())
 
 
 @app.command()
@@ -84,7 +104,7 @@ def shapes(
     loaded = _load(spec, overrides, input_shape)
     report = infer_shapes(loaded)
     if as_json:
-        print(json.dumps(report.to_json(loaded.display, batch, depth), indent=2))
+        print(jsonsafe.dumps(report.to_json(loaded.display, batch, depth), indent=2))
         return
     out.print(shapes_table(report, loaded.display, batch, depth))
 
@@ -119,25 +139,29 @@ def build(
             raise UsageError("--check and --force need a file to compare or replace, not '-o -'")
         sys.stdout.write(source)
         return
-    path = Path(output) if output else Path("build") / f"{loaded.stem}.py"
+    target = output or str(Path("build") / f"{_safe_stem(loaded)}.py")
     if check:
-        try:
-            current = path.read_text("utf-8") if path.is_file() else None
-        except (OSError, UnicodeDecodeError):
-            current = None
-        if current == source:
-            out.print(f"{path} is up to date with {loaded.display}")
-            return
-        state = "missing" if current is None else "stale"
-        sets = "".join(f" --set {o}" for o in overrides or [])
-        err.print(
-            f"{path}: error: {state}; run: archc build {loaded.display}{sets} -o {path}",
-            markup=False,
-        )
-        raise typer.Exit(1)
-    write_generated(path, source, force)
+        _check_up_to_date(target, source, loaded, overrides)
+        return
+    write_generated(target, source, force)
     lines = source.count("\n")
-    out.print(f"wrote {path} ({lines} lines): class {loaded.name} from {loaded.display}")
+    out.print(
+        f"wrote {shown(target)} ({lines} lines): class {shown(loaded.name)} from {shown(loaded.display)}"
+    )
+
+
+def _check_up_to_date(target: str, source: str, loaded: Spec, overrides: list[str] | None) -> None:
+    """``build --check``: exit 1 unless ``target`` holds exactly ``source``."""
+    from archcompile.backends.output import current_text
+
+    if current_text(Path(target)) == source:
+        out.print(f"{shown(target)} is up to date with {shown(loaded.display)}")
+        return
+    state = "missing" if not os.path.lexists(target) else "stale"
+    sets = "".join(f" --set {shlex.quote(o)}" for o in overrides or [])
+    command = f"archc build {shlex.quote(loaded.display)}{sets} -o {shlex.quote(target)}"
+    err.print(f"{shown(target)}: error: {state}; run: {shown(command)}")
+    raise typer.Exit(1)
 
 
 @app.command()
@@ -155,7 +179,7 @@ def diff(
     a, b = _load(spec_a, None), _load(spec_b, None)
     result = compare(a, b)
     if result.equal:
-        out.print(f"{a.display} and {b.display} generate the same source")
+        out.print(f"{shown(a.display)} and {shown(b.display)} generate the same source")
         return
     print_diff(out, result.source_diff)
     if result.blocks:
@@ -164,6 +188,10 @@ def diff(
     raise typer.Exit(1)
 
 
+LimitTestOpt = Annotated[
+    int | None, typer.Option(min=1, help="Use the first N test images.", show_default=False)
+]
+MaxParamsOpt = Annotated[int, typer.Option(min=1, help="Refuse to build larger models.")]
 DataDirOpt = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Folder of the Fashion-MNIST IDX files.", show_default=False),
@@ -174,23 +202,34 @@ DataDirOpt = Annotated[
 def train(
     spec: SpecArg,
     epochs: Annotated[
-        int | None, typer.Option(help="Epochs to train (default 1 unless --max-steps).")
+        int | None,
+        typer.Option(min=1, help="Epochs to train (default 1 unless --max-steps)."),
     ] = None,
     max_steps: Annotated[
-        int | None, typer.Option(help="Steps to train, instead of --epochs.")
+        int | None, typer.Option(min=1, help="Steps to train, instead of --epochs.")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Global batch size.")] = 64,
-    lr: Annotated[float, typer.Option(help="Learning rate (peak rate for cosine/onecycle).")] = 0.1,
+    batch_size: Annotated[int, typer.Option(min=1, help="Global batch size.")] = 64,
+    lr: Annotated[
+        float,
+        typer.Option(
+            callback=values.finite_positive, help="Learning rate (peak rate for cosine/onecycle)."
+        ),
+    ] = 0.1,
     optimizer: Annotated[str, typer.Option(help="sgd | sgd-momentum | adamw.")] = "sgd",
     schedule: Annotated[str, typer.Option(help="constant | cosine | onecycle.")] = "constant",
     weight_decay: Annotated[
-        float | None, typer.Option(help="Default: 0 (sgd), 5e-4 (sgd-momentum), 0.05 (adamw).")
+        float | None,
+        typer.Option(
+            callback=values.finite_non_negative,
+            help="Default: 0 (sgd), 5e-4 (sgd-momentum), 0.05 (adamw).",
+        ),
     ] = None,
     warmup_steps: Annotated[
-        int, typer.Option(help="Linear warm-up steps (cosine, constant; onecycle: rise).")
+        int, typer.Option(min=0, help="Linear warm-up steps (cosine, constant; onecycle: rise).")
     ] = 0,
     label_smoothing: Annotated[
-        float, typer.Option(help="Label smoothing of the cross-entropy loss.")
+        float,
+        typer.Option(callback=values.fraction, help="Label smoothing of the cross-entropy loss."),
     ] = 0.0,
     precision: Annotated[
         str, typer.Option(help="fp32 | bf16 (bfloat16 autocast on CPU).")
@@ -199,11 +238,16 @@ def train(
         bool, typer.Option(help="channels_last memory format (faster on CPU).")
     ] = True,
     augment: Annotated[bool, typer.Option(help="Random horizontal flips.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of initialization, order and augmentation.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(
+            min=0, max=values.MAX_SEED, help="Seed of initialization, order and augmentation."
+        ),
+    ] = 0,
     limit_train: Annotated[
-        int | None, typer.Option(help="Use the first N training images.")
+        int | None, typer.Option(min=1, help="Use the first N training images.")
     ] = None,
-    limit_test: Annotated[int | None, typer.Option(help="Use the first N test images.")] = None,
+    limit_test: LimitTestOpt = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Output folder (default runs/<spec>).")
     ] = None,
@@ -219,16 +263,23 @@ def train(
             show_default=False,
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Train into a folder archc did not create, or over a finished run."
+        ),
+    ] = False,
     overrides: SetOpt = None,
     data_dir: DataDirOpt = None,
-    log_every: Annotated[int, typer.Option(help="Log a metrics line every N steps.")] = 1,
+    log_every: Annotated[int, typer.Option(min=1, help="Log a metrics line every N steps.")] = 1,
     checkpoint_every: Annotated[
         int | None,
-        typer.Option(help="Also checkpoint every N steps (always: each epoch, the end)."),
+        typer.Option(min=1, help="Also checkpoint every N steps (always: each epoch, the end)."),
     ] = None,
-    max_params: Annotated[int, typer.Option(help="Refuse to build larger models.")] = 2_000_000_000,
+    max_params: MaxParamsOpt = 2_000_000_000,
     nproc: Annotated[
-        int, typer.Option(help="Processes: N > 1 relaunches this command under torchrun (DDP).")
+        int,
+        typer.Option(min=1, help="Processes: N > 1 relaunches this command under torchrun (DDP)."),
     ] = 1,
 ) -> None:
     """Train SPEC on Fashion-MNIST (the tutorial's defaults: SGD, lr 0.1, batch 64)."""
@@ -241,9 +292,9 @@ def train(
         raise UsageError("give --epochs or --max-steps, not both")
     if resume and init_from is not None:
         raise UsageError("give --resume or --init-from, not both")
+    loaded = _load(spec, overrides)  # a broken spec: one report, before any relaunch
     if nproc > 1:
         _relaunch_under_torchrun(nproc)
-    loaded = _load(spec, overrides)
     try:
         config = TrainConfig(
             epochs=epochs,
@@ -277,42 +328,33 @@ def train(
     result = run_training(
         loaded,
         config,
-        out_dir or Path("runs") / loaded.stem,
+        out_dir or Path("runs") / _safe_stem(loaded),
         resume=resume,
         console=out,
+        force=force,
         init_from=init_from,
     )
     out.print(training_summary(result))
     if result.interrupted:
         err.print(
-            f"interrupted at step {result.steps}; the checkpoint is in {result.out}; continue with --resume"
+            f"interrupted at step {result.steps}; the checkpoint is in {shown(result.out)}; "
+            "continue with --resume"
         )
         raise typer.Exit(130)
 
 
+def _safe_stem(spec: Spec) -> str:
+    """The spec's file stem as a folder name: never ``.``, ``..`` or empty
+    (``...yaml`` would otherwise train into the working directory)."""
+    stem = spec.stem
+    return stem if stem.strip(".") else "spec"
+
+
 def _relaunch_under_torchrun(nproc: int) -> None:
     """Run this same command as ``torchrun --nproc-per-node N -m archcompile ...``."""
-    import subprocess
+    from archcompile.train.launch import relaunch
 
-    args = list(sys.argv[1:])
-    for i, arg in enumerate(args):
-        if arg == "--nproc":
-            del args[i : i + 2]
-            break
-        if arg.startswith("--nproc="):
-            del args[i]
-            break
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc-per-node={nproc}",
-        "-m",
-        "archcompile",
-        *args,
-    ]
-    raise typer.Exit(subprocess.call(command))
+    raise typer.Exit(relaunch(nproc, sys.argv[1:], _state["debug"]))
 
 
 @app.command("eval")
@@ -325,23 +367,28 @@ def evaluate_command(
         ),
     ],
     data_dir: DataDirOpt = None,
-    limit_test: Annotated[int | None, typer.Option(help="Use the first N test images.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Evaluation batch size.")] = 256,
+    limit_test: LimitTestOpt = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Evaluation batch size.")] = 256,
     overrides: SetOpt = None,
     plot: Annotated[
-        Path | None, typer.Option(help="Write the confusion matrix as a PNG here.")
+        str | None,
+        typer.Option(help="Write the confusion matrix as a PNG here (in an existing folder)."),
     ] = None,
     allow_spec_change: Annotated[
         bool, typer.Option(help="Use weights of a different spec when their shapes fit.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
-    max_params: Annotated[int, typer.Option(help="Refuse to build larger models.")] = 2_000_000_000,
+    max_params: MaxParamsOpt = 2_000_000_000,
+    force: Annotated[
+        bool, typer.Option("--force", help="Let --plot replace a file archc did not write.")
+    ] = False,
 ) -> None:
     """Evaluate a checkpoint on the Fashion-MNIST test set."""
     from archcompile.render import evaluation_tables
     from archcompile.train.data import DEFAULT_DATA_DIR
     from archcompile.train.runner import evaluate_checkpoint
 
+    plot_path = _plot_target(plot, force) if plot is not None else None
     loaded = _load(spec, overrides)
     evaluation = evaluate_checkpoint(
         loaded,
@@ -352,21 +399,52 @@ def evaluate_command(
         allow_spec_change,
         max_params,
     )
-    if plot is not None:
+    if plot_path is not None:
         from archcompile.train.plots import plot_confusion
 
-        plot_confusion(evaluation, plot, f"{loaded.name} ({loaded.display})")
+        plot_confusion(evaluation, plot_path, f"{loaded.name} ({loaded.display})")
     if as_json:
         print(
-            json.dumps(
+            jsonsafe.dumps(
                 {**evaluation.to_json(), "confusion": evaluation.confusion.tolist()}, indent=2
             )
         )
         return
     for table in evaluation_tables(evaluation):
         out.print(table)
-    if plot is not None:
-        out.print(f"wrote {plot}")
+    if plot_path is not None:
+        out.print(f"wrote {shown(plot_path)}")
+
+
+def _plot_target(plot: str, force: bool) -> Path:
+    """Check ``--plot`` before the evaluation: a new or archc-written .png file."""
+    from archcompile.files import check_output
+    from archcompile.train.plots import recognize_png
+
+    target = check_output(plot, force=force, recognize=recognize_png, what=".png file")
+    if target.suffix.lower() != ".png":
+        raise UsageError(f"--plot {plot}: the confusion matrix is written as a .png file")
+    return target
+
+
+def _safe_streams() -> None:
+    """Characters stdout/stderr cannot encode (``café`` under ``LC_ALL=C``)
+    are printed as escapes instead of crashing the printing."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # pragma: no cover - a detached stream
+                pass
+
+
+def _usage_error(exc: ClickException) -> None:
+    """A click/typer usage error as archc's one line (and a hint), exit 2."""
+    command = getattr(getattr(exc, "ctx", None), "command_path", None) or "archc"
+    err.print(f"{shown(command)}: error: {shown(exc.format_message())}")
+    err.print(f"  hint: see {shown(command)} --help")
+    sys.exit(2 if isinstance(exc, ClickUsageError) else exc.exit_code)
 
 
 @app.command()
@@ -392,6 +470,9 @@ def graph(
     input_shape: Annotated[
         str | None, typer.Option("--input", help="Override the input, CxHxW.")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a file archc did not write.")
+    ] = False,
 ) -> None:
     """Draw SPEC with Graphviz: nodes with parameter counts, edges with tensor shapes."""
     from archcompile.graphviz_render import graph_dot, output_format, render, write_graph
@@ -403,8 +484,10 @@ def graph(
         sys.stdout.write(dot)
         return
     path = Path(output) if output else Path("build") / f"{loaded.stem}.svg"
-    write_graph(path, render(dot, fmt))
-    out.print(f"wrote {path}: {loaded.name} from {loaded.display}, depth {depth}")
+    write_graph(path, render(dot, fmt), fmt, force)
+    out.print(
+        f"wrote {shown(path)}: {shown(loaded.name)} from {shown(loaded.display)}, depth {depth}"
+    )
 
 
 @app.command()
@@ -413,14 +496,17 @@ def schema(
         Path | None,
         typer.Option("-o", "--output", help="Write the schema here instead of printing it."),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a file archc did not write.")
+    ] = False,
 ) -> None:
     """Print the JSON Schema of the spec language, for editors (see docs/editor.md)."""
-    from archcompile.spec.jsonschema import schema_text
+    from archcompile.spec.jsonschema import schema_text, write_schema
 
     if output is None:
         print(schema_text(), end="")
     else:
-        output.write_text(schema_text(), "utf-8")
+        out.print(f"wrote {shown(write_schema(output, force))}")
 
 
 @app.command("import-weights")
@@ -450,20 +536,27 @@ def import_weights(
     loaded = _load(spec, overrides)
     mapping = map_weights(loaded, weights_file, output, max_params)
     out.print(weight_map_table(mapping, str(weights_file), loaded.display))
-    out.print(f"wrote {output}: {len(mapping.pairs)} tensors, matched by {mapping.method}")
+    out.print(f"wrote {shown(output)}: {len(mapping.pairs)} tensors, matched by {mapping.method}")
 
 
 def run() -> None:
     """Console-script entry point."""
+    _safe_streams()
     try:
-        app()
+        sys.exit(app(standalone_mode=False, prog_name="archc") or 0)
+    except NoArgsIsHelpError as exc:
+        err.print(exc.ctx.get_help() if exc.ctx else "archc: see archc --help")
+        sys.exit(2)
+    except ClickException as exc:
+        _usage_error(exc)
+    except typer.Abort:
+        err.print("archc: interrupted")
+        sys.exit(130)
     except ArchcError as exc:
         for diagnostic in exc.diagnostics[:MAX_SHOWN]:
-            err.print(diagnostic.format(), markup=False)
+            err.print(diagnostic.format())
         if len(exc.diagnostics) > MAX_SHOWN:
-            err.print(
-                f"archc: {len(exc.diagnostics) - MAX_SHOWN:,} more errors not shown", markup=False
-            )
+            err.print(f"archc: {len(exc.diagnostics) - MAX_SHOWN:,} more errors not shown")
         sys.exit(exc.exit_code if isinstance(exc, UsageError) else 1)
     except KeyboardInterrupt:
         err.print("archc: interrupted")
@@ -471,8 +564,8 @@ def run() -> None:
     except Exception as exc:
         if _state["debug"]:
             raise
-        err.print(f"archc: internal error: {type(exc).__name__}: {exc}", markup=False)
-        err.print("  this is a bug in archc; run with --debug for the traceback", markup=False)
+        err.print(f"archc: internal error: {type(exc).__name__}: {shown(exc)}")
+        err.print("  this is a bug in archc; run with --debug for the traceback")
         sys.exit(3)
 
 

@@ -9,6 +9,7 @@ traceback.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -26,6 +27,43 @@ def clipped_repr(value: object) -> str:
     return clip(repr(value))
 
 
+def _escape_char(ch: str) -> str:
+    code = ord(ch)
+    if ch == "\n":
+        return "\\n"
+    if ch == "\t":
+        return "\\t"
+    if ch == "\r":
+        return "\\r"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+#: categories never printed raw: controls (newline, ESC), format characters
+#: (bidirectional overrides, zero-width), line/paragraph separators,
+#: surrogates (undecodable bytes of a file name) and unassigned code points
+_UNSAFE = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
+
+
+def shown(value: object) -> str:
+    """``value`` as text that is safe to print in a message: the one function
+    every user-supplied string (a path, a name, a value) goes through.
+
+    Control and invisible characters (newline, ESC, bidirectional overrides,
+    undecodable bytes of a file name) are shown escaped (``\\n``,
+    ``\\x1b``), so a name can neither forge a line nor drive the terminal.
+    Rich markup is never interpreted: the CLI's consoles print with markup
+    off, and characters the stream cannot encode are replaced by the stream
+    (see ``archcompile.cli``)."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(_escape_char(ch) if unicodedata.category(ch) in _UNSAFE else ch for ch in text)
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     """One located message about one mistake."""
@@ -40,14 +78,14 @@ class Diagnostic:
 
     def format(self) -> str:
         """Render as compilers do: ``file:line:col: error: message (at path)``."""
-        where = _location(self.file, self.line, self.column)
-        text = f"{where}: error: {self.message}"
+        where = _location(self.file and shown(self.file), self.line, self.column)
+        text = f"{where}: error: {shown(self.message)}"
         if self.path:
-            text += f" (at {self.path})"
+            text += f" (at {shown(self.path)})"
         lines = [text]
-        lines += [f"  note: {note}" for note in self.notes]
+        lines += [f"  note: {shown(note)}" for note in self.notes]
         if self.hint:
-            lines.append(f"  hint: {self.hint}")
+            lines.append(f"  hint: {shown(self.hint)}")
         return "\n".join(lines)
 
 

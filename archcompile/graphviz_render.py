@@ -22,15 +22,24 @@ from __future__ import annotations
 
 import html
 import re
+import struct
 import textwrap
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from archcompile.backends.layout import wiring
-from archcompile.backends.output import replace_atomically
 from archcompile.errors import Diagnostic, OutputError, UsageError
+from archcompile.files import (
+    PNG_SOFTWARE,
+    Owner,
+    check_output,
+    is_archc_png,
+    read_header,
+    write_output,
+)
 from archcompile.ir import INPUT, BranchNode, CallNode, JoinNode
 from archcompile.tree import Step, Tree
 
@@ -258,7 +267,16 @@ def _title(tree: Tree) -> str:
 
 #: attributes every diagram starts with; newrank and ordering keep branches
 #: left to right in the order the spec writes them
-GRAPH_DEFAULTS = {"labelloc": "t", "ordering": "out", "newrank": "true", "fontname": FONT}
+#: written into every file (DOT and SVG keep the comment; PNGs get a tEXt
+#: chunk): how the file policy recognizes a diagram archc drew
+MARK = "archc graph"
+GRAPH_DEFAULTS = {
+    "labelloc": "t",
+    "ordering": "out",
+    "newrank": "true",
+    "fontname": FONT,
+    "comment": MARK,
+}
 NODE_DEFAULTS = {"shape": "box", "style": "rounded,filled", "fillcolor": "#f2f2f2"}
 FONTS = {"fontname": FONT, "fontsize": "10"}
 
@@ -305,11 +323,31 @@ def render(dot: str, fmt: str | None) -> bytes:
         ) from None
 
 
-def write_graph(path: Path, data: bytes) -> None:
-    """Replace ``path`` atomically with ``data`` (output.py's one writer)."""
-    try:
-        replace_atomically(path, lambda tmp: Path(tmp).write_bytes(data))
-    except OSError as exc:
-        raise OutputError(
-            Diagnostic(f"cannot write: {exc.strerror or exc}", file=str(path))
-        ) from None
+def _marked_png(data: bytes) -> bytes:
+    """``data`` with a ``Software: archc`` tEXt chunk after its header chunk,
+    as archc's other PNGs have (``dot`` cannot add one)."""
+    payload = b"tEXt" + b"Software\x00" + PNG_SOFTWARE.encode()
+    chunk = struct.pack(">I", len(payload) - 4) + payload + struct.pack(">I", zlib.crc32(payload))
+    end_of_header = 8 + 4 + 4 + 13 + 4  # signature, then IHDR: length, type, data, crc
+    return data[:end_of_header] + chunk + data[end_of_header:]
+
+
+def recognize_graph(fd: int) -> Owner:
+    """Whether the open file ``fd`` is a diagram (or PNG) archc wrote."""
+    header = read_header(fd)
+    if MARK.encode() in header or is_archc_png(header):
+        return Owner.ARCHC
+    return Owner.OTHER
+
+
+def write_graph(path: Path, data: bytes, fmt: str | None, force: bool = False) -> None:
+    """Write ``data`` to ``path`` under the file policy of every archc output
+    (regular files only, never over a file archc did not write unless
+    ``force``); missing parent folders are created."""
+    suffix = path.suffix.lower()
+    target = check_output(
+        path, force=force, recognize=recognize_graph, what=f"{suffix} file", parents=True
+    )
+    if fmt == "png":
+        data = _marked_png(data)
+    write_output(target, lambda tmp: Path(tmp).write_bytes(data), parents=True)

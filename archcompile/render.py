@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from archcompile.errors import shown
 from archcompile.shapes import format_shape
 from archcompile.tree import ShapeReport
 
@@ -17,7 +18,9 @@ if TYPE_CHECKING:  # compare imports the code generator, which shapes does not n
 
 def shapes_table(report: ShapeReport, spec: str, batch: int, depth: int) -> Table:
     table = Table(
-        title=f"{report.name} ({spec}), input {format_shape(report.input, batch)}",
+        title=Text(
+            f"{shown(report.name)} ({shown(spec)}), input {format_shape(report.input, batch)}"
+        ),
         title_justify="left",
     )
     table.add_column("Block")
@@ -37,11 +40,11 @@ def shapes_table(report: ShapeReport, spec: str, batch: int, depth: int) -> Tabl
                 else record.name
             )
             parents.append(record.name)
-            name = "  " * (level - 1) + relative
+            name = "  " * (level - 1) + shown(relative)
             style = "bold" if level == 1 else None
             table.add_row(
                 Text(name, style=style),
-                record.kind,
+                Text(shown(record.kind)),
                 format_shape(record.shape, batch),
                 f"{record.params:,}",
                 f"{record.macs * batch:,}",
@@ -69,7 +72,7 @@ def print_diff(console: Console, lines: list[str]) -> None:
             style = "red"
         elif line.startswith("@@"):
             style = "cyan"
-        console.print(Text(line, style=style))
+        console.print(Text(shown(line), style=style))
 
 
 def block_changes_table(changes: list[BlockChange]) -> Table:
@@ -80,7 +83,7 @@ def block_changes_table(changes: list[BlockChange]) -> Table:
         before = change.before or (None, None)
         after = change.after or (None, None)
         table.add_row(
-            change.name,
+            Text(shown(change.name)),
             format_shape(before[0]) if before[0] is not None else "-",
             format_shape(after[0]) if after[0] is not None else "-",
             f"{before[1]:,}" if before[1] is not None else "-",
@@ -90,7 +93,11 @@ def block_changes_table(changes: list[BlockChange]) -> Table:
 
 
 def training_summary(result) -> Table:
-    table = Table(title=f"Training summary ({result.out})", title_justify="left", show_header=False)
+    table = Table(
+        title=Text(f"Training summary ({shown(result.out)})"),
+        title_justify="left",
+        show_header=False,
+    )
     table.add_column(style="bold")
     table.add_column()
     table.add_row("steps", f"{result.steps:,} ({result.epochs:.2f} epochs)")
@@ -104,7 +111,8 @@ def training_summary(result) -> Table:
         table.add_row("best test accuracy", f"{result.best_accuracy:.2%}")
     table.add_row(
         "files",
-        "metrics.jsonl, curves.png, model.safetensors, optimizer.safetensors, checkpoint.json",
+        "metrics.jsonl, curves.png, LATEST, step-N/ (model.safetensors, "
+        "optimizer.safetensors, checkpoint.json)",
     )
     if result.interrupted:
         table.add_row("state", "interrupted (checkpoint written)")

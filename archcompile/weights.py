@@ -22,6 +22,7 @@ from safetensors.torch import load_file
 
 from archcompile.errors import CheckpointError, Diagnostic
 from archcompile.train import checkpoint
+from archcompile.train.rundir import RunFolder
 
 #: suffixes of the state_dict files read, and how
 SAFETENSORS = (".safetensors",)
@@ -217,7 +218,8 @@ def import_weights(spec: Any, file: Path, out: Path, max_params: int) -> WeightM
 
 
 def _refuse_existing(directory: Path) -> None:
-    if (directory / checkpoint.JSON_FILE).exists():
+    held = checkpoint.current(directory) is not None or (directory / checkpoint.JSON_FILE).exists()
+    if held:
         raise _error(
             directory, "already holds a checkpoint", "choose another -o, or remove it first"
         )
@@ -230,6 +232,7 @@ def write_run(
     0 and with no optimizer state), so that ``archc eval`` and
     ``--init-from`` read it as they read a training run."""
     _refuse_existing(Path(directory))
+    folder = RunFolder(Path(directory)).open(resume=False, force=False)  # marker and lock
     meta = {
         "spec": {
             "path": spec.display,
@@ -241,8 +244,15 @@ def write_run(
         "epoch": 0.0,
         "imported": origin,
         "torch": torch.__version__,
+        # not trained here: no training configuration, optimizer or schedule
+        "config": {},
+        "optimizer": {},
+        "scheduler": {},
     }
-    checkpoint.save(Path(directory), state, {}, meta)
+    try:
+        checkpoint.save(Path(directory), state, {}, meta)
+    finally:
+        folder.close()
 
 
 def head_sizes(spec: Any) -> set[int]:

@@ -170,15 +170,15 @@ def test_extends_cycles_and_targets(cli, tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
     (tmp_path / "self.yaml").write_text("name: Me\nextends: self.yaml\n")
     (tmp_path / "lost.yaml").write_text("extends: nowhere.yaml\n")
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "folder.yaml").write_text("extends: sub\n")
+    (tmp_path / "sub.yaml").mkdir()
+    (tmp_path / "folder.yaml").write_text("extends: sub.yaml\n")
     (tmp_path / "number.yaml").write_text("extends: 3\n")
     cases = {
         "a.yaml": "b.yaml:1:10: error: extends cycle: a.yaml -> b.yaml -> a.yaml (at extends)",
         "self.yaml": "self.yaml:2:10: error: extends cycle: self.yaml -> self.yaml (at extends)",
         "lost.yaml": "lost.yaml:1:10: error: extends target 'nowhere.yaml' not found (at extends)",
         "folder.yaml": (
-            "folder.yaml:1:10: error: extends target 'sub' is a directory, not a spec file "
+            "folder.yaml:1:10: error: extends target 'sub.yaml' is a directory, not a spec file "
             "(at extends)"
         ),
         "number.yaml": "number.yaml:1:10: error: extends must name a spec file (at extends)",
@@ -214,8 +214,7 @@ def test_extends_a_device_is_refused_without_reading_it(warm_cli, tmp_path: Path
     (tmp_path / "zero.yaml").write_text("extends: /dev/zero\n")
     result, peak = _peak(lambda: warm_cli("shapes", tmp_path / "zero.yaml"))
     assert _first_line(result) == (
-        "zero.yaml:1:10: error: extends target '/dev/zero' is a device or pipe, not a spec file "
-        "(at extends)"
+        "zero.yaml:1:10: error: extends target '/dev/zero' is not a .yaml file (at extends)"
     )
     assert peak < MEMORY_LIMIT
 

@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 
 import archcompile
 from archcompile.errors import CheckpointError, TrainingError
+from archcompile.train import checkpoint
 from archcompile.train.data import DEFAULT_DATA_DIR
 from archcompile.train.runner import evaluate_checkpoint
 from archcompile.train.trainer import TrainConfig, train
@@ -31,6 +32,11 @@ SMALL = {"batch_size": 32, "limit_train": 256, "limit_test": 200}  # 8 steps per
 
 def _spec(path: str = TINY, **overrides: str) -> archcompile.Spec:
     return archcompile.load_spec(path, overrides or None)
+
+
+def _ckpt(out: Path) -> Path:
+    """The current checkpoint folder of a training output folder."""
+    return checkpoint.resolve(out)
 
 
 def _train_records(out: Path) -> list[dict]:
@@ -54,10 +60,10 @@ def test_loss_decreases_and_files_are_written(tmp_path: Path) -> None:
     assert [r["step"] for r in records if r["type"] == "eval"] == [20, 40]
     assert set(records[0]) == {"type", "step", "epoch", "loss", "accuracy", "lr"}
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    meta = json.loads((tmp_path / "checkpoint.json").read_text())
+    meta = json.loads((_ckpt(tmp_path) / "checkpoint.json").read_text())
     assert meta["step"] == 40 and meta["spec"]["sha256"] == _spec().sha256
     assert meta["spec"]["document"]["name"] == "TinyCNN"
-    assert set(load_file(tmp_path / "model.safetensors")) == set(
+    assert set(load_file(_ckpt(tmp_path) / "model.safetensors")) == set(
         archcompile.build(_spec()).state_dict()
     )
 
@@ -84,12 +90,12 @@ def test_ctrl_c_writes_a_checkpoint_and_resume_continues_exactly(tmp_path: Path)
 
     stopped = train(_spec(), config, tmp_path / "resumed", on_step=interrupt)
     assert stopped.interrupted and stopped.steps == 6  # the step under way completes first
-    assert json.loads((tmp_path / "resumed" / "checkpoint.json").read_text())["step"] == 6
+    assert json.loads((_ckpt(tmp_path / "resumed") / "checkpoint.json").read_text())["step"] == 6
     resumed = train(_spec(), config, tmp_path / "resumed", resume=True)
     assert resumed.steps == 12 and not resumed.interrupted
     assert _train_records(tmp_path / "straight") == _train_records(tmp_path / "resumed")
-    a = load_file(tmp_path / "straight" / "model.safetensors")
-    b = load_file(tmp_path / "resumed" / "model.safetensors")
+    a = load_file(_ckpt(tmp_path / "straight") / "model.safetensors")
+    b = load_file(_ckpt(tmp_path / "resumed") / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert straight.final.accuracy == resumed.final.accuracy
 
@@ -119,10 +125,10 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path
     message = info.value.first.message
     assert message.startswith("the loss is no longer finite at step ")
     step = int(message.split("at step ")[1].split()[0])
-    meta = json.loads((tmp_path / "checkpoint.json").read_text())
+    meta = json.loads((_ckpt(tmp_path) / "checkpoint.json").read_text())
     assert meta["step"] == step - 1
     assert f"the last good checkpoint (step {step - 1})" in info.value.first.hint
-    weights = load_file(tmp_path / "model.safetensors")
+    weights = load_file(_ckpt(tmp_path) / "model.safetensors")
     assert all(torch.isfinite(v).all() for v in weights.values())
 
 
@@ -134,9 +140,9 @@ def test_trained_weights_load_into_generated_source(tmp_path: Path) -> None:
     namespace: dict = {}
     exec(compile(source_path.read_text(), str(source_path), "exec"), namespace)  # noqa: S102
     generated = namespace["TinyCNN"]()
-    generated.load_state_dict(load_file(tmp_path / "model.safetensors"), strict=True)
+    generated.load_state_dict(load_file(_ckpt(tmp_path) / "model.safetensors"), strict=True)
     live = archcompile.build(spec)
-    live.load_state_dict(load_file(tmp_path / "model.safetensors"), strict=True)
+    live.load_state_dict(load_file(_ckpt(tmp_path) / "model.safetensors"), strict=True)
     x = torch.randn(4, 1, 28, 28)
     assert torch.equal(generated.eval()(x), live.eval()(x))
 
@@ -167,12 +173,12 @@ def test_eval_checkpoint_and_refusals(tmp_path: Path) -> None:
 def test_corrupt_checkpoints_are_one_line_errors(tmp_path: Path, damage: str, cli) -> None:
     train(_spec(), TrainConfig(max_steps=1, **SMALL), tmp_path)
     if damage == "truncate":
-        data = (tmp_path / "model.safetensors").read_bytes()
-        (tmp_path / "model.safetensors").write_bytes(data[: len(data) // 2])
+        data = (_ckpt(tmp_path) / "model.safetensors").read_bytes()
+        (_ckpt(tmp_path) / "model.safetensors").write_bytes(data[: len(data) // 2])
     elif damage == "garbage":
-        (tmp_path / "model.safetensors").write_bytes(b"\x00" * 100)
+        (_ckpt(tmp_path) / "model.safetensors").write_bytes(b"\x00" * 100)
     else:
-        (tmp_path / "checkpoint.json").write_text("{not json")
+        (_ckpt(tmp_path) / "checkpoint.json").write_text("{not json")
     result = cli("eval", TINY, tmp_path, "--limit-test", "10")
     assert result.code == 1
     assert len(result.err.strip().splitlines()) == 1, result.err
@@ -274,11 +280,11 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path: Path) -> N
         timeout=300,
     )
     assert double.returncode == 0, double.stderr + double.stdout
-    a = load_file(tmp_path / "one" / "model.safetensors")
-    b = load_file(tmp_path / "two" / "model.safetensors")
+    a = load_file(_ckpt(tmp_path / "one") / "model.safetensors")
+    b = load_file(_ckpt(tmp_path / "two") / "model.safetensors")
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-5
     one, two = _train_records(tmp_path / "one"), _train_records(tmp_path / "two")
     assert len(one) == len(two)
     for x, y in zip(one, two):
         assert x["step"] == y["step"] and abs(x["loss"] - y["loss"]) < 1e-5
-    assert json.loads((tmp_path / "two" / "checkpoint.json").read_text())["step"] == 6
+    assert json.loads((_ckpt(tmp_path / "two") / "checkpoint.json").read_text())["step"] == 6

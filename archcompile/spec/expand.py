@@ -118,10 +118,17 @@ class Expander(CompositeBlocks):
                 self.error(self.smap, path, f"block {name!r} has no layers")
                 continue
             body = Body("block", [INPUT, *(b.name for b in blocks)])
+            errors_before = self.errors
             single = not isinstance(items, list)
             nodes = self.expand_list(
                 [items] if single else items, path, self.smap, scope, body, single=single
             )
+            if not nodes:
+                if self.errors == errors_before:
+                    self.error(
+                        self.smap, path, f"block {name!r} expands to no layers", "give it a layer"
+                    )
+                continue
             if single and isinstance(items, dict) and "name" in items:
                 self.error(
                     self.smap,

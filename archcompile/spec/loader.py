@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from archcompile.errors import Diagnostic, LimitError, SpecError, UsageError, clipped_repr
 from archcompile.ir import Graph
 from archcompile.limits import DEFAULT_LIMITS, Limits
+from archcompile.spec.confine import Roots
 from archcompile.spec.diagnose import validation_diagnostics
 from archcompile.spec.expand import expand
 from archcompile.spec.names import did_you_mean
@@ -91,13 +92,17 @@ def load_spec(
     limits: Limits = DEFAULT_LIMITS,
     *,
     values: Mapping[str, object] | None = None,
+    allow_extends: Sequence[str | os.PathLike[str]] = (),
 ) -> Spec:
     """Load ``path`` and everything it extends; raise :class:`SpecError` with
     every problem found. ``overrides`` are ``--set`` texts (read as YAML);
-    ``values`` are Python values from the API (taken as they are)."""
+    ``values`` are Python values from the API (taken as they are). ``extends``
+    may name files in the spec's own folder tree, and in the folders of
+    ``allow_extends`` (see :mod:`.confine`)."""
     path = Path(path)
     display = display_path(path)
-    document, smap = _load_document(path, display, limits, ())
+    roots = Roots.of(path.parent, allow_extends)
+    document, smap = _load_document(path, display, limits, (), roots)
     return _finish(display, document, smap, overrides, input_shape, limits, values)
 
 
@@ -110,10 +115,14 @@ def load_spec_text(
     base_dir: str | os.PathLike[str] = ".",
     *,
     values: Mapping[str, object] | None = None,
+    allow_extends: Sequence[str | os.PathLike[str]] = (),
 ) -> Spec:
-    """Like :func:`load_spec` for a spec held in memory."""
+    """Like :func:`load_spec` for a spec held in memory (in ``base_dir``)."""
     document, smap = _parse_document(text, display, limits)
-    document, smap = _resolve_extends(document, smap, Path(base_dir) / display, display, limits, ())
+    roots = Roots.of(Path(base_dir), allow_extends)
+    document, smap = _resolve_extends(
+        document, smap, Path(base_dir) / display, display, limits, (), roots
+    )
     return _finish(display, document, smap, overrides, input_shape, limits, values)
 
 
@@ -138,7 +147,10 @@ def load_spec_data(
     unlocated = Mark(display, None, None)
     smap.values = dict.fromkeys(smap.values, unlocated)
     smap.keys = dict.fromkeys(smap.keys, unlocated)
-    document, smap = _resolve_extends(document, smap, Path(base_dir) / display, display, limits, ())
+    roots = Roots.of(Path(base_dir), ())
+    document, smap = _resolve_extends(
+        document, smap, Path(base_dir) / display, display, limits, (), roots
+    )
     return _finish(display, document, smap, None, input_shape, limits, values)
 
 
@@ -200,10 +212,14 @@ def _finish(display, document, smap, overrides, input_shape, limits, values=None
     return Spec(display, document, smap, graph, hashlib.sha256(canonical.encode()).hexdigest())
 
 
-def _parse_document(text: str, display: str, limits: Limits) -> tuple[dict[str, Any], SourceMap]:
+def _parse_document(
+    text: str, display: str, limits: Limits, quote: bool = True
+) -> tuple[dict[str, Any], SourceMap]:
     document, smap = parse_yaml(text, display, limits)
     if not isinstance(document, dict):
-        shown = "a list" if isinstance(document, list) else f"the scalar {clipped_repr(document)}"
+        shown = "a list" if isinstance(document, list) else "a scalar"
+        if quote and not isinstance(document, list):
+            shown = f"the scalar {clipped_repr(document)}"
         raise SpecError(
             smap.diagnostic(
                 (),
@@ -214,39 +230,38 @@ def _parse_document(text: str, display: str, limits: Limits) -> tuple[dict[str, 
 
 
 def _load_document(
-    path: Path, display: str, limits: Limits, chain: tuple[Path, ...]
+    path: Path,
+    display: str,
+    limits: Limits,
+    chain: tuple[Path, ...],
+    roots: Roots,
 ) -> tuple[dict[str, Any], SourceMap]:
     text = read_text(path, display, limits)
-    document, smap = _parse_document(text, display, limits)
-    return _resolve_extends(document, smap, path, display, limits, chain)
+    # the content of an extended file is not quoted until it is known to be a spec
+    document, smap = _parse_document(text, display, limits, quote=not chain)
+    return _resolve_extends(document, smap, path, display, limits, chain, roots)
 
 
-def _resolve_extends(document, smap, path: Path, display: str, limits: Limits, chain):
+def _resolve_extends(document, smap, path: Path, display: str, limits: Limits, chain, roots):
     if "extends" not in document:
         return document, smap
     target = document.pop("extends")
-    if not isinstance(target, str) or not target:
-        raise SpecError(smap.diagnostic(("extends",), "extends must name a spec file"))
+
+    def fail(message: str, hint: str | None = None) -> SpecError:
+        return SpecError(smap.diagnostic(("extends",), message, hint=hint))
+
     here = path.resolve()
     chain = (*chain, here)
     if len(chain) > limits.max_extends_depth:
         raise LimitError(
             smap.diagnostic(("extends",), f"more than {limits.max_extends_depth} levels of extends")
         )
-    base_path = (path.parent / target).resolve()
+    base_path = roots.resolve(target, path.parent, fail)
     base_display = (Path(display).parent / target).as_posix()
     if base_path in chain:
         names = " -> ".join(p.name for p in (*chain, base_path))
-        raise SpecError(smap.diagnostic(("extends",), f"extends cycle: {names}"))
-    if not base_path.exists():
-        raise SpecError(smap.diagnostic(("extends",), f"extends target {target!r} not found"))
-    if not base_path.is_file():
-        # a directory, or a device or pipe that could block or never end
-        what = "a directory" if base_path.is_dir() else "a device or pipe"
-        raise SpecError(
-            smap.diagnostic(("extends",), f"extends target {target!r} is {what}, not a spec file")
-        )
-    base, base_map = _load_document(base_path, os.path.normpath(base_display), limits, chain)
+        raise fail(f"extends cycle: {names}")
+    base, base_map = _load_document(base_path, os.path.normpath(base_display), limits, chain, roots)
     replaced: list[SpecPath] = []
     child_keys: list[SpecPath] = []
     merged = _merge(base, document, (), replaced, child_keys)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import math
+import os
 import struct
 import zlib
 from dataclasses import dataclass
@@ -206,6 +207,7 @@ def prepare_images(
         raise ValueError(f"bad size {size}, channels {channels} or chunk {chunk}")
     if not std > 0:
         raise ValueError(f"std must be positive, not {std}")
+    _check_memory(len(images), channels, height, width)
     resize = tuple(images.shape[1:]) != (height, width)
     out = torch.empty((len(images), channels, height, width), dtype=torch.float32)
     # Chunks bound the float32 intermediates to one chunk beside the output tensor.
@@ -219,6 +221,28 @@ def prepare_images(
         # Assignment broadcasts the single gray channel over all `channels`.
         out[start : start + len(block)] = block.sub_(mean).div_(std)
     return out
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return None
+
+
+def _check_memory(count: int, channels: int, height: int, width: int) -> None:
+    """Refuse images that cannot fit in this machine's memory once resized
+    (``input: [1, 46340, 46340]`` is 8 GiB per image), before allocating them."""
+    needed = count * channels * height * width * 4
+    available = _physical_memory()
+    if available is not None and needed > available // 2:
+        raise DataError(
+            Diagnostic(
+                f"{count:,} images resized to {channels}x{height}x{width} take "
+                f"{needed / 2**30:,.1f} GiB; this machine has {available / 2**30:,.1f} GiB of memory",
+                hint="use a smaller input, or fewer images (--limit-train, --limit-test)",
+            )
+        )
 
 
 @dataclass(frozen=True)

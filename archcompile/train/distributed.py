@@ -16,6 +16,42 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from archcompile.errors import UsageError, clipped_repr
+
+
+def _int_variable(name: str, default: int, low: int, high: int | None = None) -> int:
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise UsageError(
+            f"environment variable {name}={clipped_repr(text)} must be an integer {bound}"
+        )
+    return value
+
+
+def check_environment() -> int:
+    """The world size torchrun's variables describe, checked before any use:
+    ``WORLD_SIZE`` >= 1, ``0 <= RANK < WORLD_SIZE``, ``LOCAL_RANK`` >= 0, and
+    ``MASTER_ADDR``/``MASTER_PORT`` present when there are several processes."""
+    world = _int_variable("WORLD_SIZE", 1, 1, 1 << 20)
+    _int_variable("RANK", 0, 0, world - 1)
+    _int_variable("LOCAL_RANK", 0, 0, world - 1)
+    if world > 1:
+        missing = [n for n in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(n)]
+        if missing:
+            raise UsageError(
+                f"WORLD_SIZE={world} is set but {' and '.join(missing)} not: "
+                "run under torchrun, or use --nproc N (or unset WORLD_SIZE)"
+            )
+        _int_variable("MASTER_PORT", 0, 1, 65535)
+    return world
+
 
 def _device() -> torch.device:
     """This process's device: its own GPU when there are GPUs, else the CPU."""
@@ -33,10 +69,10 @@ class Distributed:
 
     @classmethod
     def from_environment(cls) -> Distributed:
+        world = check_environment()
         device = _device()
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        world = int(os.environ.get("WORLD_SIZE", "1"))
         if world <= 1:
             return cls(device=device)
         if not dist.is_initialized():

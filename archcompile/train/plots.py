@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -11,13 +10,29 @@ matplotlib.use("Agg")  # files only; no display is needed or wanted
 
 import matplotlib.pyplot as plt
 
+from archcompile.files import PNG_SOFTWARE, Owner, is_archc_png, read_header, write_output
 from archcompile.train.evaluate import Evaluation
+from archcompile.train.rundir import read_metrics
+
+#: recorded in every PNG archc writes, so that it can recognize its own files
+SOFTWARE = PNG_SOFTWARE
 
 
-def read_metrics(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def _save(fig, out: Path, parents: bool = False) -> None:
+    """Save ``fig`` as a PNG at ``out`` atomically, marked as archc's."""
+    try:
+        write_output(
+            out,
+            lambda tmp: fig.savefig(tmp, dpi=110, format="png", metadata={"Software": SOFTWARE}),
+            parents,
+        )
+    finally:
+        plt.close(fig)
+
+
+def recognize_png(fd: int) -> Owner:
+    """Whether the open file ``fd`` is a PNG archc wrote (from its header)."""
+    return Owner.ARCHC if is_archc_png(read_header(fd)) else Owner.OTHER
 
 
 def plot_curves(metrics_path: Path, out: Path, title: str) -> None:
@@ -30,7 +45,7 @@ def plot_curves(metrics_path: Path, out: Path, title: str) -> None:
         if train:
             ax.plot(
                 [r["step"] for r in train],
-                [r[key] for r in train],
+                [r.get(key) for r in train],
                 lw=0.6,
                 alpha=0.7,
                 label=f"train {label} (batch)",
@@ -43,8 +58,7 @@ def plot_curves(metrics_path: Path, out: Path, title: str) -> None:
         ax.legend()
     ax_acc.set_ylim(0, 1)
     fig.suptitle(title)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    _save(fig, out)
 
 
 def plot_confusion(evaluation: Evaluation, out: Path, title: str) -> None:
@@ -70,5 +84,4 @@ def plot_confusion(evaluation: Evaluation, out: Path, title: str) -> None:
             )
     fig.colorbar(image, ax=ax, shrink=0.8)
     ax.set_title(f"{title}: accuracy {evaluation.accuracy:.2%}")
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    _save(fig, out)

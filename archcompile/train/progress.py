@@ -15,6 +15,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from archcompile.errors import shown
+
 
 class TrainingProgress:
     def __init__(
@@ -36,7 +38,7 @@ class TrainingProgress:
         # print a plain line every 5% of the run instead
         self.every = max(1, total // 20)
         self.header = (
-            f"training {spec.name} ({spec.display}): {report.total_params:,} parameters, "
+            f"training {shown(spec.name)} ({shown(spec.display)}): {report.total_params:,} parameters, "
             f"{report.macs_per_image:,} MACs per image\n"
             f"  {train_images:,} training images at {'x'.join(map(str, spec.graph.input))}, "
             f"batch {config.batch_size}, {total:,} steps ({total / steps_per_epoch:.2f} epochs), "
@@ -47,7 +49,7 @@ class TrainingProgress:
     def __enter__(self) -> Self:
         if self.console is None:
             return self
-        self.console.print(self.header, highlight=False)
+        self.console.print(self.header, highlight=False, markup=False)
         if not self.console.is_terminal:
             return self
         self.bar = Progress(

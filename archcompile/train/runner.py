@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from archcompile.backends.torch_build import build_tree
+from archcompile.errors import Diagnostic, TrainingError, clip
 from archcompile.limits import DEFAULT_LIMITS
 from archcompile.spec import Spec
 from archcompile.train import checkpoint
@@ -31,11 +32,22 @@ def evaluate_checkpoint(
     images, labels = load_split("test", data_dir, limit_test)
     config = saved.meta.get("config", {})
     model = model.to(memory_format=torch.channels_last)
-    return evaluate(
-        model,
-        prepare_images(images, (height, width), channels),
-        torch.from_numpy(labels),
-        CLASS_NAMES,
-        batch_size=batch_size,
-        bf16=config.get("precision") == "bf16",
-    )
+    prepared = prepare_images(images, (height, width), channels)
+    try:
+        return evaluate(
+            model,
+            prepared,
+            torch.from_numpy(labels),
+            CLASS_NAMES,
+            batch_size=batch_size,
+            bf16=config.get("precision") == "bf16",
+        )
+    except (RuntimeError, ValueError) as exc:  # torch refused the model or the batch
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TrainingError(
+            Diagnostic(
+                f"the model fails on a batch of {batch_size}: {clip(first)}",
+                file=spec.display,
+                hint="with too little memory, use a smaller --batch-size",
+            )
+        ) from None

@@ -8,7 +8,6 @@ holds the same examples whatever the number of processes. Rank 0 alone writes
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Callable
@@ -21,17 +20,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from torch.utils.data import DistributedSampler
 
+from archcompile import jsonsafe
 from archcompile.backends.torch_build import build_tree, check_size
-from archcompile.errors import CheckpointError, Diagnostic, TrainingError
+from archcompile.errors import Diagnostic, TrainingError, clip, shown
+from archcompile.files import write_atomic
 from archcompile.limits import DEFAULT_LIMITS
 from archcompile.spec import Spec
-from archcompile.train import checkpoint
 from archcompile.train.data import CLASS_NAMES, DEFAULT_DATA_DIR, load_fashion_mnist
 from archcompile.train.distributed import Distributed
 from archcompile.train.evaluate import Evaluation, evaluate
 from archcompile.train.losses import output_loss
 from archcompile.train.plots import plot_curves
 from archcompile.train.progress import TrainingProgress
+from archcompile.train.resume import check_fresh, resume_state, save_state
+from archcompile.train.rundir import METRICS, RunFolder, truncate_metrics
 from archcompile.train.schedule import OptimizerName, ScheduleName, lr_factor, make_optimizer
 
 
@@ -43,38 +45,22 @@ class TrainConfig(BaseModel):
     epochs: int | None = Field(None, ge=1)
     max_steps: int | None = Field(None, ge=1)
     batch_size: int = Field(64, ge=1)
-    lr: float = Field(0.1, gt=0)
+    lr: float = Field(0.1, gt=0, allow_inf_nan=False)
     optimizer: OptimizerName = "sgd"
     schedule: ScheduleName = "constant"
-    weight_decay: float | None = Field(None, ge=0)
+    weight_decay: float | None = Field(None, ge=0, allow_inf_nan=False)
     warmup_steps: int = Field(0, ge=0)
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    label_smoothing: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False)
     precision: Literal["fp32", "bf16"] = "fp32"
     channels_last: bool = True
     augment: bool = False
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**64 - 1)
     limit_train: int | None = Field(None, ge=1)
     limit_test: int | None = Field(None, ge=1)
     data_dir: str = str(DEFAULT_DATA_DIR)
     log_every: int = Field(1, ge=1)
     checkpoint_every: int | None = Field(None, ge=1)
-    max_params: int = DEFAULT_LIMITS.max_params
-
-
-#: fields that shape the trajectory: a resumed run must keep them
-_TRAJECTORY = (
-    "batch_size",
-    "lr",
-    "optimizer",
-    "schedule",
-    "weight_decay",
-    "warmup_steps",
-    "label_smoothing",
-    "precision",
-    "augment",
-    "seed",
-    "limit_train",
-)
+    max_params: int = Field(DEFAULT_LIMITS.max_params, ge=1)
 
 
 @dataclass
@@ -127,13 +113,19 @@ def train(
     resume: bool = False,
     console: Console | None = None,
     on_step: Callable[[int], None] | None = None,
+    force: bool = False,
     init_from: Path | None = None,
 ) -> TrainResult:
     """Train ``spec``; see ``docs/training.md``. ``on_step(step)`` runs after
-    each step (tests use it to interrupt a run); ``init_from`` names a run
+    each step (tests use it to interrupt a run). ``force`` trains into a folder
+    archc did not create, or over a previous run; ``init_from`` names a run
     folder or weights file to start from (see ``docs/weights.md``)."""
     dist = Distributed.from_environment()
+    folder = RunFolder(Path(out))
     try:
+        if dist.is_main:
+            folder.open(resume, force)
+            check_fresh(Path(out), resume, force)
         return _train(
             spec,
             config,
@@ -145,6 +137,7 @@ def train(
             init_from,
         )
     finally:
+        folder.close()
         dist.close()
 
 
@@ -165,14 +158,6 @@ def _train(spec, config, out, resume, console, on_step, dist, init_from=None) ->
         raise TrainingError(
             Diagnostic(
                 f"--batch-size {config.batch_size} is not divisible by {dist.world} processes"
-            )
-        )
-    meta_path = out / checkpoint.JSON_FILE
-    if dist.is_main and meta_path.exists() and not resume:
-        raise CheckpointError(
-            Diagnostic(
-                f"{out} already holds a checkpoint",
-                hint="pass --resume to continue it, or choose another --out",
             )
         )
     # refuse an oversized model before preparing gigabytes of images for it
@@ -201,10 +186,11 @@ def _train(spec, config, out, resume, console, on_step, dist, init_from=None) ->
     )
     step = 0
     if resume:
-        step = _resume(out, spec, config, model, optimizer, scheduler)
+        step = resume_state(out, spec, config, model, optimizer, scheduler)
+        if dist.is_main:
+            truncate_metrics(out / METRICS, step, _warner(console))
     elif dist.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.jsonl").write_text("")
+        write_atomic(out / METRICS, "", parents=False)
     wrapped = dist.wrap(model)
     sampler = DistributedSampler(
         range(len(data.train_labels)),
@@ -250,7 +236,7 @@ def _train(spec, config, out, resume, console, on_step, dist, init_from=None) ->
     def save_now() -> None:
         nonlocal last_checkpoint
         if dist.is_main:
-            _save(out, spec, config, model, optimizer, scheduler, step, steps_per_epoch)
+            save_state(out, spec, config, model, optimizer, scheduler, step, steps_per_epoch)
             plot_curves(metrics, out / "curves.png", f"{spec.name} ({spec.display})")
         last_checkpoint = step
         dist.barrier()
@@ -267,8 +253,11 @@ def _train(spec, config, out, resume, console, on_step, dist, init_from=None) ->
                 if flips is not None:
                     x = torch.where(flips[batch].to(dist.device).view(-1, 1, 1, 1), x.flip(3), x)
                 y = data.train_labels[batch].to(dist.device)
-                with torch.autocast(dist.device.type, dtype=torch.bfloat16, enabled=bf16):
-                    outputs = wrapped(x)
+                try:
+                    with torch.autocast(dist.device.type, dtype=torch.bfloat16, enabled=bf16):
+                        outputs = wrapped(x)
+                except (RuntimeError, ValueError) as exc:
+                    raise _model_failure(spec, exc, step + 1, local_batch) from None
                 loss, logits = output_loss(outputs, y, spec.graph.outputs, config.label_smoothing)
                 correct = (logits.argmax(1) == y).sum()
                 flags = dist.combine(
@@ -359,6 +348,20 @@ def _init_from(model, path: Path, spec: Spec, console: Console | None) -> None:
         console.print(f"re-initialized for the new number of classes: {shapes}", markup=False)
 
 
+def _model_failure(spec: Spec, exc: Exception, step: int, batch: int) -> TrainingError:
+    """torch refused to run the model on a batch (BatchNorm over a single value
+    per channel, too little memory): one located line instead of a traceback."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return TrainingError(
+        Diagnostic(
+            f"the model fails on a batch of {batch} at step {step}: {clip(first)}",
+            file=spec.display,
+            hint="BatchNorm needs more than one value per channel: use a larger --batch-size "
+            "or input; with too little memory, a smaller one",
+        )
+    )
+
+
 def _flips(config: TrainConfig, epoch: int, count: int) -> torch.Tensor:
     """Which examples to mirror this epoch: fixed by (seed, epoch), so every
     process and every resumed run agrees."""
@@ -368,7 +371,7 @@ def _flips(config: TrainConfig, epoch: int, count: int) -> torch.Tensor:
 
 def _append(path: Path, record: dict) -> None:
     with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, allow_nan=False) + "\n")
+        handle.write(jsonsafe.dumps(record) + "\n")
 
 
 def _append_if(condition: bool, path: Path, record: dict) -> None:
@@ -376,60 +379,12 @@ def _append_if(condition: bool, path: Path, record: dict) -> None:
         _append(path, record)
 
 
-def _save(out, spec, config, model, optimizer, scheduler, step, steps_per_epoch) -> None:
-    tensors, groups = checkpoint.optimizer_tensors(optimizer)
-    tensors["rng.torch"] = torch.get_rng_state()
-    meta = {
-        "spec": {
-            "path": spec.display,
-            "name": spec.name,
-            "sha256": spec.sha256,
-            "document": spec.document,
-        },
-        "step": step,
-        "epoch": step / steps_per_epoch,
-        "config": config.model_dump(mode="json"),
-        "optimizer": {"param_groups": groups},
-        "scheduler": {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"},
-        "torch": torch.__version__,
-    }
-    checkpoint.save(out, model.state_dict(), tensors, meta)
+def _warner(console: Console | None) -> Callable[[str], None]:
+    def warn(message: str) -> None:
+        if console is not None:
+            console.print(shown(message), markup=False, highlight=False)
 
-
-def _resume(out, spec, config, model, optimizer, scheduler) -> int:
-    saved = checkpoint.load(out)
-    meta = saved.meta
-    checkpoint.check_fits(saved, model, spec.sha256, spec.display)
-    before = meta.get("config", {})
-    changed = [k for k in _TRAJECTORY if before.get(k) != getattr(config, k)]
-    if changed:
-        detail = ", ".join(
-            f"--{k.replace('_', '-')} was {before.get(k)!r}, now {getattr(config, k)!r}"
-            for k in changed
-        )
-        raise CheckpointError(
-            Diagnostic(
-                f"cannot resume exactly: {detail}",
-                file=str(out / checkpoint.JSON_FILE),
-                hint="resume with the same flags (only --epochs/--max-steps may change), or use another --out",
-            )
-        )
-    model.load_state_dict(saved.model, strict=True)
-    checkpoint.restore_optimizer(optimizer, saved.state, meta["optimizer"]["param_groups"])
-    scheduler.load_state_dict(
-        {**meta["scheduler"], "lr_lambdas": [None] * len(optimizer.param_groups)}
-    )
-    torch.set_rng_state(saved.state["rng.torch"])
-    step = saved.step
-    metrics = out / "metrics.jsonl"
-    if metrics.exists():  # drop what was logged after the checkpoint
-        kept = [
-            line
-            for line in metrics.read_text().splitlines()
-            if line and json.loads(line).get("step", 0) <= step
-        ]
-        metrics.write_text("".join(line + "\n" for line in kept))
-    return step
+    return warn
 
 
 __all__ = ["TrainConfig", "TrainResult", "train"]

@@ -1,0 +1,32 @@
+"""Checks of command-line values at the edge, before any work: each failure is
+a typer usage error (one line, exit 2) naming the option."""
+
+from __future__ import annotations
+
+import math
+
+import typer
+
+#: torch.manual_seed takes a 64-bit unsigned seed
+MAX_SEED = 2**64 - 1
+
+
+def finite_positive(value: float) -> float:
+    """A number that is finite and greater than 0 (a learning rate)."""
+    if not math.isfinite(value) or value <= 0:
+        raise typer.BadParameter(f"{value} is not a finite number greater than 0")
+    return value
+
+
+def finite_non_negative(value: float | None) -> float | None:
+    """None, or a finite number of at least 0 (a weight decay)."""
+    if value is not None and (not math.isfinite(value) or value < 0):
+        raise typer.BadParameter(f"{value} is not a finite number of at least 0")
+    return value
+
+
+def fraction(value: float) -> float:
+    """A finite number in [0, 1) (label smoothing)."""
+    if not math.isfinite(value) or not 0 <= value < 1:
+        raise typer.BadParameter(f"{value} is not a number in [0, 1)")
+    return value
