@@ -240,3 +240,22 @@ def test_spec_params_reaching_inside_a_class_are_baked(tmp_path: Path) -> None:
     assert "nn.GELU()" in source
     module = _module(source, tmp_path, "baked")
     assert module.Net()(torch.randn(1, 3, 8, 8)).shape == (1, 4, 8, 8)
+
+
+@pytest.mark.parametrize("length", [20, 35, 50, 70])
+def test_long_branch_and_layer_names_stay_ruff_clean(length: int, tmp_path: Path) -> None:
+    """Branch and layer names of any length give source ruff would not change
+    (a 35-character branch name used to break the forward's layout)."""
+    long = ("b" * length)[:length]
+    spec = archcompile.load_spec_text(
+        "archc: 1\nname: Net\ninput: [3, 8, 8]\n"
+        "define:\n  u:\n    layers:\n      - concat:\n"
+        f"          {long}1: [{{conv: {{out: 2, kernel: 1}}}}]\n"
+        f"          {long}2: [relu]\n"
+        f"      - conv: {{out: 4, kernel: 1}}\n        name: {long}3\n"
+        "blocks:\n  a: [u]\n"
+        f"  {long}4:\n    - add:\n        {long}5: [relu]\n        {long}6: []\n"
+    )
+    path = tmp_path / "long.py"
+    path.write_text(archcompile.generate_source(spec))
+    assert_ruff_accepts(path)

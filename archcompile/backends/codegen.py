@@ -148,7 +148,7 @@ class _Generator:
                 else printer.sequential(child.children)
             )
             attributes += layout(expr, INDENT * 2, f"self.{branch} = ")
-            forward.lines.append(f"{INDENT * 2}{branch} = self.{branch}({source})")
+            forward.lines += layout(call(f"self.{branch}", source), INDENT * 2, f"{branch} = ")
             forward.lines.append(shape_comment(child.sym))
             terms.append(branch)
         if node.node == "concat":

@@ -89,8 +89,10 @@ def layout(item: Item, indent: str, prefix: str = "", suffix: str = "") -> list[
     inner = indent + INDENT
     if prefix.endswith(" = ") and width(indent + prefix + item.head) > LINE_LENGTH:
         # the opening bracket does not fit after the target: ruff puts the
-        # whole right-hand side in parentheses on its own lines
-        return [indent + prefix + "(", *layout(item, inner), indent + ")" + suffix]
+        # right-hand side in parentheses when that makes every line fit
+        wrapped = [indent + prefix + "(", *layout(item, inner), indent + ")" + suffix]
+        if all(width(line) <= LINE_LENGTH for line in wrapped):
+            return wrapped
     if not exploded:
         contents = inner + ", ".join(p + flat(i) for p, i in item.items)
         if width(contents) <= LINE_LENGTH:
