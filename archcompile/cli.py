@@ -391,6 +391,36 @@ def graph(
     out.print(f"wrote {path}: {loaded.name} from {loaded.display}, depth {depth}")
 
 
+@app.command()
+def export(
+    spec: SpecArg,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="The file to write.", show_default=False)
+    ],
+    weights: Annotated[
+        Path | None,
+        typer.Option("--weights", help="A training run folder whose weights to export."),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="onnx | torchscript.")] = "onnx",
+    source: Annotated[
+        str, typer.Option("--source", help="live (the built module) | generated (archc build's).")
+    ] = "live",
+    overrides: SetOpt = None,
+    max_params: Annotated[int, typer.Option(help="Refuse to build larger models.")] = 2_000_000_000,
+) -> None:
+    """Export SPEC as ONNX or TorchScript, checked against the torch module before writing."""
+    from archcompile.export import export as export_model
+
+    loaded = _load(spec, overrides)
+    result = export_model(loaded, output, fmt, weights, source, max_params)
+    outputs = ", ".join(result.outputs)
+    out.print(
+        f"wrote {result.path} ({result.size:,} bytes, {result.format}, outputs: {outputs}): "
+        f"max abs difference {result.max_abs_diff:.2e} from the torch module",
+        markup=False,
+    )
+
+
 def run() -> None:
     """Console-script entry point."""
     try:
