@@ -320,12 +320,17 @@ def evaluate_command(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     max_params: Annotated[int, typer.Option(help="Refuse to build larger models.")] = 2_000_000_000,
+    runtime: Annotated[
+        str, typer.Option(help="torch | onnxruntime (the model exported to ONNX, checked).")
+    ] = "torch",
 ) -> None:
     """Evaluate a checkpoint on the Fashion-MNIST test set."""
     from archcompile.render import evaluation_tables
     from archcompile.train.data import DEFAULT_DATA_DIR
     from archcompile.train.runner import evaluate_checkpoint
 
+    if runtime not in ("torch", "onnxruntime"):
+        raise UsageError(f"unknown --runtime {runtime!r}; choose one of: torch, onnxruntime")
     loaded = _load(spec, overrides)
     evaluation = evaluate_checkpoint(
         loaded,
@@ -335,6 +340,7 @@ def evaluate_command(
         batch_size,
         allow_spec_change,
         max_params,
+        runtime,
     )
     if plot is not None:
         from archcompile.train.plots import plot_confusion

@@ -10,11 +10,12 @@ written, so a file on disk is one that was checked.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
+import hashlib
 import io
+import linecache
 import os
 import sys
-import tempfile
+import types
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,21 +81,22 @@ def flatten(result: object, names: tuple[str, ...]) -> tuple[Tensor, ...]:
 
 
 def generated_model(spec: Spec) -> nn.Module:
-    """An instance of the generated source's model class, imported from a real
-    file (TorchScript reads a function's source through ``inspect``)."""
+    """An instance of the generated source's model class. TorchScript reads a
+    function's source through ``inspect``, so the source goes into
+    ``linecache`` (as an entry without a file, which is never evicted) and the
+    module into ``sys.modules`` (NamedTuple outputs are resolved through it)."""
     source = generate(spec)
-    module_name = f"archc_generated_{spec.stem}".replace("-", "_")
-    with tempfile.TemporaryDirectory(prefix="archc-export-") as folder:
-        path = Path(folder) / f"{module_name}.py"
-        path.write_text(source, encoding="utf-8")
-        loader_spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(loader_spec)  # type: ignore[arg-type]
-        sys.modules[module_name] = module  # NamedTuple outputs are resolved by module
-        loader_spec.loader.exec_module(module)  # type: ignore[union-attr]
-        # inspect caches the source lines, so scripting works after the folder goes
-        import linecache
-
-        linecache.updatecache(str(path), module.__dict__)
+    # one module name per source: TorchScript caches classes by qualified name
+    name = f"archc_generated_{hashlib.sha256(source.encode()).hexdigest()[:16]}"
+    filename = f"<archc build {spec.display}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    module = types.ModuleType(name)
+    module.__file__ = filename
+    sys.modules[name] = module
+    # dont_inherit: not this file's `from __future__ import annotations` (TorchScript
+    # would then see NamedTuple fields as strings)
+    code = compile(source, filename, "exec", dont_inherit=True)
+    exec(code, module.__dict__)  # noqa: S102 (our own generated source)
     return getattr(module, spec.graph.name)()
 
 
@@ -156,6 +158,30 @@ def run_onnx(data: bytes | str, x: Tensor) -> tuple[Tensor, ...]:
     session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
     results = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     return tuple(torch.from_numpy(r) for r in results)
+
+
+class OnnxRuntimeModel(nn.Module):
+    """An ONNX file run by onnxruntime behind ``nn.Module``'s call, so that code
+    written for torch models (``archc eval``) runs it unchanged: it returns the
+    first (main) output."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__()
+        import onnxruntime
+
+        self.session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+
+    def forward(self, x: Tensor) -> Tensor:
+        feed = {self.session.get_inputs()[0].name: x.detach().cpu().contiguous().numpy()}
+        return torch.from_numpy(self.session.run(None, feed)[0])
+
+
+def onnxruntime_model(model: nn.Module, spec: Spec) -> OnnxRuntimeModel:
+    """``model`` exported to ONNX in memory, checked, and loaded in onnxruntime."""
+    model.eval()
+    data = onnx_bytes(model, spec)
+    verify(model, spec, "onnx", data)
+    return OnnxRuntimeModel(data)
 
 
 def torchscript_bytes(model: nn.Module, spec: Spec) -> bytes:
