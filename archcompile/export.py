@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from archcompile.backends.codegen import generate
 from archcompile.backends.output import replace_atomically
 from archcompile.backends.torch_build import build_tree
-from archcompile.errors import ArchcError, Diagnostic, OutputError, UsageError, clip
+from archcompile.errors import ArchcError, Diagnostic, OutputError, UsageError
 from archcompile.limits import DEFAULT_LIMITS
 from archcompile.spec import Spec
 
@@ -187,19 +187,25 @@ def onnxruntime_model(model: nn.Module, spec: Spec) -> OnnxRuntimeModel:
 def torchscript_bytes(model: nn.Module, spec: Spec) -> bytes:
     """``torch.jit.script`` of the model, saved with ``torch.jit.save``."""
     try:
-        scripted = torch.jit.script(model)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit's own notice
+            scripted = torch.jit.script(model)
     except Exception as exc:  # noqa: BLE001 (so does the TorchScript compiler)
         raise ExportError(
             Diagnostic(f"torch.jit.script failed: {_first_line(exc)}", file=spec.display)
         ) from None
     buffer = io.BytesIO()
-    torch.jit.save(scripted, buffer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(scripted, buffer)
     return buffer.getvalue()
 
 
 def run_torchscript(data: bytes, x: Tensor, names: tuple[str, ...]) -> tuple[Tensor, ...]:
     """Outputs of a saved TorchScript module, loaded back from its bytes."""
-    loaded = torch.jit.load(io.BytesIO(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        loaded = torch.jit.load(io.BytesIO(data))
     with torch.no_grad():
         return flatten(loaded(x), names)
 
@@ -273,20 +279,16 @@ def export(
     if fmt not in FORMATS:
         raise UsageError(f"unknown --format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     check_output(output, spec)
-    model = load_model(spec, weights, source, max_params)
+    return export_model(load_model(spec, weights, source, max_params), spec, output, fmt)
+
+
+def export_model(model: nn.Module, spec: Spec, output: Path, fmt: str = "onnx") -> Exported:
+    """Export a model built for ``spec``; nothing is written unless it checks out."""
+    model.eval()
     data = onnx_bytes(model, spec) if fmt == "onnx" else torchscript_bytes(model, spec)
     diff = verify(model, spec, fmt, data)
     write_bytes(output, data)
     return Exported(output, fmt, len(data), diff, main_outputs(spec))
-
-
-def _first_line(exc: BaseException) -> str:
-    """The gist of a torch error: its first line, without the graph it quotes."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = lines[0] if lines else type(exc).__name__
-    for cut in (" [Caused by", ". Please feel free"):
-        text = text.split(cut)[0]
-    return clip(text) if len(text) > 200 else text
 
 
 @contextlib.contextmanager
@@ -307,3 +309,12 @@ def _silenced_output():
         os.dup2(saved[1], 2)
         for fd in saved:
             os.close(fd)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The gist of a torch error: its first line, without the graph it quotes."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    for cut in (" [Caused by", ". Please feel free"):
+        text = text.split(cut)[0]
+    return text if len(text) <= 200 else text[:197] + "..."
