@@ -183,3 +183,31 @@ def test_eval_rejects_an_unknown_runtime(cli, tmp_path: Path) -> None:
 
 def test_export_error_is_an_archc_error() -> None:
     assert issubclass(ExportError, archcompile.ArchcError)
+
+
+@pytest.mark.parametrize("path", ALL_SPECS, ids=spec_id)
+def test_torchscript_of_live_module(path: Path, tmp_path: Path) -> None:
+    spec = archcompile.load_spec(path.relative_to(ROOT))
+    torch.manual_seed(0)
+    model = load_model(spec, None)
+    keys = list(model.state_dict())
+    export_model(model, spec, tmp_path / "model.pt", "torchscript")
+    loaded = torch.jit.load(tmp_path / "model.pt").eval()
+    assert list(loaded.state_dict()) == keys  # scripting keeps the live module's keys
+    x = _inputs(spec, 2)
+    with torch.no_grad():
+        got = flatten(loaded(x), main_outputs(spec))
+    for g, w in zip(got, _expected(model, spec, x), strict=True):
+        assert torch.equal(g, w)
+
+
+def test_scripted_live_module_keeps_training_only_outputs_in_training_mode() -> None:
+    spec = archcompile.load_spec("tests/specs/three_outputs.yaml")
+    model = load_model(spec, None)
+    scripted = torch.jit.script(model)
+    x = _inputs(spec, 2)
+    eager_eval, script_eval = model.eval()(x), scripted.eval()(x)
+    assert script_eval.aux is None and eager_eval.aux is None
+    assert torch.equal(script_eval.side_fc, eager_eval.side_fc)
+    scripted.train()
+    assert scripted(x).aux.shape == (2, 10)
