@@ -94,6 +94,7 @@ def test_cli_reports_file_size_and_difference(cli, tmp_path: Path) -> None:
     [
         (["--format", "tflite"], 2, "unknown --format 'tflite'"),
         (["--source", "magic"], 2, "unknown --source 'magic'"),
+        (["-o", "-"], 2, "-o needs a file name"),
         (["-o", "{tmp}"], 1, "is a directory"),
         (["-o", "{tmp}/file.txt/model.onnx"], 1, "cannot write"),
         (["-o", "tests/specs/tiny_cnn.yaml"], 1, "is the spec itself"),
