@@ -382,12 +382,17 @@ def evaluate_command(
     force: Annotated[
         bool, typer.Option("--force", help="Let --plot replace a file archc did not write.")
     ] = False,
+    runtime: Annotated[
+        str, typer.Option(help="torch | onnxruntime (the model exported to ONNX, checked).")
+    ] = "torch",
 ) -> None:
     """Evaluate a checkpoint on the Fashion-MNIST test set."""
     from archcompile.render import evaluation_tables
     from archcompile.train.data import DEFAULT_DATA_DIR
     from archcompile.train.runner import evaluate_checkpoint
 
+    if runtime not in ("torch", "onnxruntime"):
+        raise UsageError(f"unknown --runtime {runtime!r}; choose one of: torch, onnxruntime")
     plot_path = _plot_target(plot, force) if plot is not None else None
     loaded = _load(spec, overrides)
     evaluation = evaluate_checkpoint(
@@ -398,6 +403,7 @@ def evaluate_command(
         batch_size,
         allow_spec_change,
         max_params,
+        runtime,
     )
     if plot_path is not None:
         from archcompile.train.plots import plot_confusion
@@ -537,6 +543,40 @@ def import_weights(
     mapping = map_weights(loaded, weights_file, output, max_params)
     out.print(weight_map_table(mapping, str(weights_file), loaded.display))
     out.print(f"wrote {shown(output)}: {len(mapping.pairs)} tensors, matched by {mapping.method}")
+
+
+@app.command()
+def export(
+    spec: SpecArg,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="The file to write.", show_default=False)
+    ],
+    weights: Annotated[
+        Path | None,
+        typer.Option("--weights", help="A training run folder whose weights to export."),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="onnx | torchscript.")] = "onnx",
+    source: Annotated[
+        str, typer.Option("--source", help="live (the built module) | generated (archc build's).")
+    ] = "live",
+    overrides: SetOpt = None,
+    max_params: Annotated[int, typer.Option(help="Refuse to build larger models.")] = 2_000_000_000,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing file (archc does not mark models).")
+    ] = False,
+) -> None:
+    """Export SPEC as ONNX or TorchScript, checked against the torch module before writing."""
+    from archcompile.export import export as export_model
+
+    loaded = _load(spec, overrides)
+    result = export_model(loaded, output, fmt, weights, source, max_params, force)
+    outputs = ", ".join(result.outputs)
+    out.print(
+        f"wrote {shown(result.path)} ({result.size:,} bytes, {result.format}, "
+        f"outputs: {shown(outputs)}): "
+        f"max abs difference {result.max_abs_diff:.2e} from the torch module",
+        markup=False,
+    )
 
 
 def run() -> None:

@@ -262,11 +262,13 @@ class _Generator:
             forward = ["return torch.cat([branch(x) for branch in self.children()], 1)"]
         else:
             doc = "Applies each branch to the same input and sums the results."
+            # a list, not iter()/next(): TorchScript compiles this; summed in
+            # order, as the live module does, so results are bit-identical
             forward = [
-                "branches = iter(self.children())",
-                "out = next(branches)(x)",
-                "for branch in branches:",
-                "    out = out + branch(x)",
+                "outs = [branch(x) for branch in self.children()]",
+                "out = outs[0]",
+                "for other in outs[1:]:",
+                "    out = out + other",
                 "return out",
             ]
         return _render("branches_class.py.j2", name=name, doc=doc, forward=forward)

@@ -173,8 +173,11 @@ class Forward:
 
     def assign(self, name: str | None, expr: Item, shape: Any, guard: bool = False) -> None:
         target = self.target(name)
-        if guard:  # computed in training mode only
-            self.lines += [f"{INDENT * 2}{target} = None", f"{INDENT * 2}if self.training:"]
+        if guard:  # computed in training mode only; typed for TorchScript
+            self.lines += [
+                f"{INDENT * 2}{target}: Tensor | None = None",
+                f"{INDENT * 2}if self.training:",
+            ]
             self.lines += _assignment(target, expr, INDENT * 3)
         else:
             self.lines += _assignment(target, expr, INDENT * 2)

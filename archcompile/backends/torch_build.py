@@ -9,8 +9,10 @@ of a live model equals that of the generated source for the same spec.
 
 from __future__ import annotations
 
-from collections import OrderedDict, namedtuple
-from typing import Any
+import copy
+import linecache
+from collections import OrderedDict
+from typing import Any, NamedTuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -45,6 +47,51 @@ def join(mode: str, outputs: list[Tensor]) -> Tensor:
     return total
 
 
+#: one join of a plan: (value written, mode, values read, training only)
+Join = tuple[str, str, list[str], bool]
+
+
+class _Wired(nn.Module):
+    """Runs its children in registration order, each on a named value, with the
+    joins between them; a plan of strings and flags, so that TorchScript can
+    compile ``_run`` (it unrolls the loop over ``named_children``) while the
+    children stay plain attributes, with the ``state_dict`` keys they had."""
+
+    #: child -> (value read, value written, training only)
+    _calls: dict[str, tuple[str, str, bool]]
+    #: child -> the joins to run just before it
+    _before: dict[str, list[Join]]
+    #: joins after the last child
+    _after: list[Join]
+
+    def _plan(self, steps: list[tuple[str | None, str, Any]]) -> None:
+        """``steps``: in order, ("call", child, (read, written, only)) or
+        ("join", None, Join); joins run before the next call."""
+        self._calls, self._before, self._after = {}, {}, []
+        pending: list[Join] = []
+        for kind, child, item in steps:
+            if kind == "join":
+                pending.append(item)
+            else:
+                self._calls[child], self._before[child], pending = item, pending, []
+        self._after = pending
+
+    def _joins(self, values: dict[str, Tensor], joins: list[Join]) -> None:
+        for target, mode, reads, only in joins:
+            if self.training or not only:
+                values[target] = join(mode, [values[r] for r in reads])
+
+    def _run(self, x: Tensor) -> dict[str, Tensor]:
+        values: dict[str, Tensor] = {"input": x}  # INPUT (TorchScript reads no globals)
+        for name, module in self.named_children():
+            self._joins(values, self._before[name])
+            source, target, only = self._calls[name]
+            if self.training or not only:
+                values[target] = module(values[source])
+        self._joins(values, self._after)
+        return values
+
+
 # Internal attributes of the modules below start with "_": spec names cannot,
 # so a block or branch called ``mode`` or ``outputs`` never collides with them.
 
@@ -64,58 +111,70 @@ class Branches(nn.Module):
                 self.add_module(name, module)
 
     def forward(self, x: Tensor) -> Tensor:
-        return join(
-            self._mode, [self._modules[n](x) if n in self._modules else x for n in self._order]
-        )
+        results: dict[str, Tensor] = {}
+        for name, module in self.named_children():  # unrolled by TorchScript
+            results[name] = module(x)
+        outputs: list[Tensor] = []
+        for name in self._order:
+            outputs.append(results.get(name, x))
+        return join(self._mode, outputs)
 
     def extra_repr(self) -> str:
         return f"mode={self._mode!r}"
 
 
-class CompositeBlock(nn.Module):
+# TorchScript reads attribute types from __annotations__ as objects, not as the
+# strings `from __future__ import annotations` leaves there
+_Wired.__annotations__ = {
+    "_calls": dict[str, tuple[str, str, bool]],
+    "_before": dict[str, list[Join]],
+    "_after": list[Join],
+}
+
+
+class CompositeBlock(_Wired):
     """One use of a ``define:`` block: its members applied in order, each on
     the previous result or on the values its ``from:`` names."""
 
     def __init__(self, block: str, steps: list[tuple[str, Any, tuple[str, ...], str | None]]):
         super().__init__()
         self._block = block
-        #: (what, payload, reads, name): "module" attr | "branches" (mode, order)
-        #: | "join" mode
-        self._steps: list[tuple[str, Any, tuple[str, ...], str | None]] = []
-        for what, item, reads, name in steps:
+        plan: list[tuple[str | None, str, Any]] = []
+        keys = {INPUT: INPUT}  # spec name -> value key; step i writes "_i"
+        previous = INPUT
+        for index, (what, item, reads, name) in enumerate(steps):
+            target = f"_{index}"
+            source = keys[reads[0]] if reads else previous
             if what == "module":
                 attr, module = item
                 self.add_module(attr, module)
-                item = attr
+                plan.append(("call", attr, (source, target, False)))
             elif what == "branches":
+                parts = []
                 for branch in item._order:
                     if branch in item._modules:
                         self.add_module(branch, item._modules[branch])
-                item = (item._mode, item._order)
-            self._steps.append((what, item, reads, name))
+                        plan.append(("call", branch, (source, f"{target}.{branch}", False)))
+                        parts.append(f"{target}.{branch}")
+                    else:
+                        parts.append(source)
+                plan.append(("join", None, (target, item._mode, parts, False)))
+            else:
+                plan.append(("join", None, (target, item, [keys[r] for r in reads], False)))
+            if name is not None:
+                keys[name] = target
+            previous = target
+        self._plan(plan)
+        self._result = previous
 
     def forward(self, x: Tensor) -> Tensor:
-        values = {INPUT: x}
-        for what, item, reads, name in self._steps:
-            inp = values[reads[0]] if reads else x
-            if what == "module":
-                x = self._modules[item](inp)
-            elif what == "branches":
-                mode, order = item
-                x = join(
-                    mode, [self._modules[n](inp) if n in self._modules else inp for n in order]
-                )
-            else:
-                x = join(item, [values[r] for r in reads])
-            if name is not None:
-                values[name] = x
-        return x
+        return self._run(x)[self._result]
 
     def extra_repr(self) -> str:
         return f"block={self._block!r}"
 
 
-class GraphModule(nn.Module):
+class GraphModule(_Wired):
     """A whole network: one attribute per block, run in spec order; each block
     reads the previous one or what its ``from:`` names. Several outputs come
     back as a named tuple; training-only outputs (and the blocks only they
@@ -124,25 +183,29 @@ class GraphModule(nn.Module):
     def __init__(self, graph: Graph, blocks: dict[str, nn.Module | None]) -> None:
         super().__init__()
         self._spec_name = graph.name
-        self._wiring = wiring(graph)
         self._outputs = [(o.name, o.training_only) for o in graph.outputs]
-        self._result = namedtuple(f"{graph.name}Outputs", [n for n, _ in self._outputs])  # type: ignore[misc]
-        for name, module in blocks.items():
-            if module is not None:
-                self.add_module(name, module)
+        fields = [(o.name, Tensor | None if o.training_only else Tensor) for o in graph.outputs]
+        self._result = NamedTuple(f"{graph.name}Outputs", fields)  # type: ignore[misc]
+        plan: list[tuple[str | None, str, Any]] = []
+        for name, reads, mode, only in wiring(graph):
+            module = blocks.get(name)
+            if module is None:  # a join (or an alias) and nothing else
+                plan.append(("join", None, (name, mode or "add", list(reads), only)))
+                continue
+            self.add_module(name, module)
+            source = reads[0]
+            if mode:
+                source = f"_join.{name}"
+                plan.append(("join", None, (source, mode, list(reads), only)))
+            plan.append(("call", name, (source, name, only)))
+        self._plan(plan)
 
     @property
     def spec_name(self) -> str:
         return self._spec_name
 
     def forward(self, x: Tensor) -> Any:
-        values = {INPUT: x}
-        for name, reads, mode, training_only in self._wiring:
-            if training_only and not self.training:
-                continue
-            value = join(mode, [values[r] for r in reads]) if mode else values[reads[0]]
-            module = self._modules.get(name)
-            values[name] = module(value) if module is not None else value
+        values = self._run(x)
         if len(self._outputs) == 1:
             return values[self._outputs[0][0]]
         main = [n for n, training_only in self._outputs if not training_only]
@@ -150,8 +213,40 @@ class GraphModule(nn.Module):
             return values[main[0]]
         return self._result(*(values.get(n) for n, _ in self._outputs))
 
+    def __prepare_scriptable__(self) -> nn.Module:
+        """What ``torch.jit.script`` compiles: this module, its class swapped for
+        one whose ``forward`` states the return type (Tensor, or the outputs'
+        named tuple), which TorchScript needs and Python cannot vary."""
+        twin = copy.copy(self)  # shares the children, parameters and buffers
+        twin.__class__ = _scriptable_class(self)
+        return twin
+
     def extra_repr(self) -> str:
         return f"spec={self._spec_name!r}"
+
+
+def _scriptable_class(model: GraphModule) -> type:
+    """A subclass of GraphModule with a ``forward`` written for this model's
+    outputs, its source registered in ``linecache`` for TorchScript to read."""
+    outputs = model._outputs
+    main = [n for n, only in outputs if not only]
+    if len(outputs) == 1:
+        returns, body = "Tensor", f"return values[{outputs[0][0]!r}]"
+    else:
+        fields = ", ".join(
+            f"values.get({n!r})" if only else f"values[{n!r}]" for n, only in outputs
+        )
+        body = f"return Result({fields})"
+        returns = "Result"
+        if len(main) == 1:
+            returns = "Union[Tensor, Result]"
+            body = f"if not self.training:\n        return values[{main[0]!r}]\n    {body}"
+    source = f"def forward(self, x: Tensor) -> {returns}:\n    values = self._run(x)\n    {body}\n"
+    filename = f"<archc live forward {model._spec_name} {abs(hash(source))}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    scope = {"Tensor": Tensor, "Union": Union, "Result": model._result}
+    exec(compile(source, filename, "exec", dont_inherit=True), scope)  # noqa: S102
+    return type("GraphModule", (GraphModule,), {"forward": scope["forward"]})
 
 
 class _Builder:

@@ -23,6 +23,7 @@ def evaluate_checkpoint(
     batch_size: int = 256,
     allow_spec_change: bool = False,
     max_params: int = DEFAULT_LIMITS.max_params,
+    runtime: str = "torch",
 ) -> Evaluation:
     saved = checkpoint.load(path, with_state=False)
     model = build_tree(spec.tree(), max_params)
@@ -31,7 +32,12 @@ def evaluate_checkpoint(
     channels, height, width = spec.graph.input
     images, labels = load_split("test", data_dir, limit_test)
     config = saved.meta.get("config", {})
-    model = model.to(memory_format=torch.channels_last)
+    if runtime == "onnxruntime":  # the same weights, exported and run by onnxruntime
+        from archcompile.export import onnxruntime_model
+
+        model, device = onnxruntime_model(model, spec), torch.device("cpu")
+    else:
+        model, device = model.to(memory_format=torch.channels_last), None
     prepared = prepare_images(images, (height, width), channels)
     try:
         return evaluate(
@@ -40,7 +46,9 @@ def evaluate_checkpoint(
             torch.from_numpy(labels),
             CLASS_NAMES,
             batch_size=batch_size,
-            bf16=config.get("precision") == "bf16",
+            bf16=config.get("precision") == "bf16" and runtime == "torch",
+            channels_last=runtime == "torch",
+            device=device,
         )
     except (RuntimeError, ValueError) as exc:  # torch refused the model or the batch
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
