@@ -94,8 +94,8 @@ def test_names_decide_over_order(tmp_path: Path) -> None:
     assert [(s, t) for s, t, _ in mapping.pairs] == [(k, k) for k in state]
 
 
-def _tiny_state() -> dict[str, torch.Tensor]:
-    return archcompile.build(TINY).state_dict()
+def _tiny_state(num_classes: int = 10) -> dict[str, torch.Tensor]:
+    return archcompile.build(TINY, set={"num_classes": num_classes}).state_dict()
 
 
 def _with(state: dict[str, torch.Tensor], **changes) -> dict[str, torch.Tensor]:
@@ -239,3 +239,17 @@ def test_init_from_refuses_other_mismatches(cli, tmp_path: Path) -> None:
     )
     both = cli("train", TINY, "--init-from", tmp_path / "run", "--resume", "--out", tmp_path)
     assert both.code == 2 and "give --resume or --init-from, not both" in both.err
+
+
+def test_eval_of_a_run_for_another_class_count_is_one_line(cli, tmp_path: Path) -> None:
+    """An imported run with 5 classes evaluated on Fashion-MNIST (10 classes)
+    used to end in an internal error (IndexError); now one located line."""
+    save_file(_tiny_state(num_classes=5), tmp_path / "w.safetensors")
+    imported = cli(
+        "import-weights", TINY, tmp_path / "w.safetensors", "-o", tmp_path / "r",
+        "--set", "num_classes=5",
+    )  # fmt: skip
+    assert imported.code == 0, imported.err
+    result = cli("eval", TINY, tmp_path / "r", "--set", "num_classes=5", "--limit-test", "8")
+    assert result.code == 1
+    assert "outputs [N, 5]; Fashion-MNIST needs [N, 10] class scores" in result.err

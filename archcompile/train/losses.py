@@ -17,6 +17,24 @@ from torch import Tensor
 from archcompile.ir import Output
 
 
+def check_class_count(spec: Any, classes: int) -> None:
+    """Refuse a spec whose main output is not ``classes`` scores per image, as
+    one located line (training and evaluation both need it)."""
+    from archcompile.errors import Diagnostic, TrainingError
+
+    main = next(o.name for o in spec.graph.outputs if not o.training_only)
+    shape = spec.tree().block(main).shape
+    if shape != (classes,):
+        raise TrainingError(
+            Diagnostic(
+                f"{spec.display} outputs [N, {', '.join(map(str, shape))}]; "
+                f"Fashion-MNIST needs [N, {classes}] class scores",
+                hint=f"end the spec with a linear layer of {classes} outputs "
+                f"(--set num_classes={classes})",
+            )
+        )
+
+
 def main_output(result: Any, outputs: tuple[Output, ...]) -> Tensor:
     """The main output's tensor from whatever the model returned."""
     if isinstance(result, Tensor):

@@ -13,6 +13,7 @@ from archcompile.spec import Spec
 from archcompile.train import checkpoint
 from archcompile.train.data import CLASS_NAMES, load_split, prepare_images
 from archcompile.train.evaluate import Evaluation, evaluate
+from archcompile.train.losses import check_class_count
 
 
 def evaluate_checkpoint(
@@ -28,6 +29,7 @@ def evaluate_checkpoint(
     saved = checkpoint.load(path, with_state=False)
     model = build_tree(spec.tree(), max_params)
     checkpoint.check_fits(saved, model, spec.sha256, spec.display, allow_spec_change)
+    check_class_count(spec, len(CLASS_NAMES))  # weights that fit, but not 10 classes
     model.load_state_dict(saved.model, strict=True)
     channels, height, width = spec.graph.input
     images, labels = load_split("test", data_dir, limit_test)

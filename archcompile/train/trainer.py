@@ -29,7 +29,7 @@ from archcompile.spec import Spec
 from archcompile.train.data import CLASS_NAMES, DEFAULT_DATA_DIR, load_fashion_mnist
 from archcompile.train.distributed import Distributed
 from archcompile.train.evaluate import Evaluation, evaluate
-from archcompile.train.losses import output_loss
+from archcompile.train.losses import check_class_count, output_loss
 from archcompile.train.plots import plot_curves
 from archcompile.train.progress import TrainingProgress
 from archcompile.train.resume import check_fresh, resume_state, save_state
@@ -143,17 +143,7 @@ def train(
 
 def _train(spec, config, out, resume, console, on_step, dist, init_from=None) -> TrainResult:
     channels, height, width = spec.graph.input
-    report = spec.tree()
-    main = next(o.name for o in spec.graph.outputs if not o.training_only)
-    classes = report.block(main).shape
-    if classes != (len(CLASS_NAMES),):
-        raise TrainingError(
-            Diagnostic(
-                f"{spec.display} outputs [N, {', '.join(map(str, classes))}]; "
-                f"Fashion-MNIST needs [N, {len(CLASS_NAMES)}] class scores",
-                hint="end the spec with a linear layer of 10 outputs (--set num_classes=10)",
-            )
-        )
+    check_class_count(spec, len(CLASS_NAMES))
     if config.batch_size % dist.world:
         raise TrainingError(
             Diagnostic(
@@ -203,7 +193,7 @@ def _train(spec, config, out, resume, console, on_step, dist, init_from=None) ->
     metrics = out / "metrics.jsonl"
     result = TrainResult(out, step, step / steps_per_epoch, 0.0, 0.0)
     progress = TrainingProgress(
-        console, spec, report, config, total, steps_per_epoch, len(data.train_labels)
+        console, spec, spec.tree(), config, total, steps_per_epoch, len(data.train_labels)
     )
     last_checkpoint = step
     window_start, window_images = time.perf_counter(), 0
