@@ -1,0 +1,262 @@
+"""The walker of the annotated tree: one node at a time, shape rule, count
+rule and lowering applied once (see :mod:`archcompile.tree`).
+
+A :class:`Walk` is concrete (real shapes and counts), symbolic (shapes and
+module calls written with parameters, for generated source) or both at the
+top level of a source tree. :class:`Trace` keeps the readable trace a shape
+error shows.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from archcompile.errors import Diagnostic, ShapeError
+from archcompile.ir import INPUT, BranchNode, CallNode, JoinNode, LayerNode, Node, Origin
+from archcompile.lowering import LOWERING
+from archcompile.shapes import (
+    COUNT_RULES,
+    SHAPE_RULES,
+    Shape,
+    ShapeProblem,
+    format_shape,
+    join_shapes,
+)
+from archcompile.symbolic import Expr, bind, substitute
+from archcompile.tree import Step
+
+if TYPE_CHECKING:
+    from archcompile.annotator import Annotator
+
+
+class Trace:
+    """The readable trace of a block that a shape error shows: one line per
+    top-level step, plus the steps inside the composite being walked."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.inner: list[str] = []
+        self.calls: list[CallNode] = []
+        self.depth = 0
+
+    def record(self, line: str) -> None:
+        if self.depth == 0:
+            self.lines.append(line)
+            self.inner.clear()
+        else:
+            self.inner.append(line)
+
+    def error(self, problem: ShapeProblem, origin: Origin, received: Shape | None) -> ShapeError:
+        notes: list[str] = []
+        if self.lines or self.inner:
+            inner = self.inner[-12:]
+            skipped = len(self.inner) - len(inner)
+            notes = ["shape trace of this block:", *self.lines]
+            notes += [f"    ... {skipped} earlier steps"] if skipped else []
+            notes += ["  " + line for line in inner]
+        for call in reversed(self.calls):
+            origin = call.origin
+            where = f" ({origin.file}:{origin.line})" if origin.file and origin.line else ""
+            notes.append(f"inside {call.block!r} used at {call.origin.path}{where}")
+        message = str(problem)
+        if "receives" not in message and received is not None:
+            message += f" (it receives {format_shape(received)})"
+        return ShapeError(
+            Diagnostic(
+                message,
+                file=origin.file,
+                line=origin.line,
+                column=origin.column,
+                path=origin.path or None,
+                hint=problem.hint,
+                notes=tuple(notes),
+            )
+        )
+
+
+class Walk:
+    def __init__(
+        self, annotator: Annotator, trace: Trace, concrete: bool, symbolic: bool, top: bool
+    ) -> None:
+        self.a = annotator
+        self.trace = trace
+        self.concrete = concrete
+        self.symbolic = symbolic
+        self.top = top  # symbolic over the spec's params (else: a class's params)
+        #: values of the enclosing block's parameters, when a use is walked inline
+        self.env: dict[str, Any] | None = None
+        #: concrete values of the names in scope (spec params, or a call's arguments)
+        self.values: dict[str, Any] = annotator.graph.params
+
+    def body_step(self, name, kind, owner, nodes, shape, sym, values) -> Step:
+        out, out_sym, children = self.body(nodes, name, shape, sym, values)
+        return total(
+            Step(name, kind, owner, shape, out, children=children, sym_in=sym, sym=out_sym)
+        )
+
+    def body(
+        self,
+        nodes: list[Node],
+        prefix: str,
+        shape: Shape | None,
+        sym: Shape | None,
+        outer: dict[str, tuple[Any, Any]],
+    ) -> tuple[Shape | None, Shape | None, list[Step]]:
+        values = dict(outer)
+        values[INPUT] = outer[INPUT] if self.top else (shape, sym)
+        steps = []
+        for index, node in enumerate(nodes):
+            if node.reads and not isinstance(node, JoinNode):
+                shape, sym = values[node.reads[0]]
+            step = self.node(node, f"{prefix}[{index}]", shape, sym, values)
+            steps.append(step)
+            shape, sym = step.shape, step.sym
+            if node.name is not None:
+                values[node.name] = (shape, sym)
+        return shape, sym, steps
+
+    def node(self, node: Node, name: str, shape, sym, values) -> Step:
+        self.trace.depth += 1
+        try:
+            step = self._node(node, name, shape, sym, values)
+        finally:
+            self.trace.depth -= 1
+        if self.concrete:
+            label = node.op.kind if isinstance(node, LayerNode) else node_label(node)
+            line = f"  {node.origin.path or name}: {label} -> {format_shape(step.shape)}"
+            self.trace.record(line)
+        return step
+
+    def _node(self, node: Node, name: str, shape, sym, values) -> Step:
+        if isinstance(node, LayerNode):
+            return self.layer(node, name, shape, sym)
+        if isinstance(node, CallNode):
+            return self.call(node, name, shape, sym)
+        if isinstance(node, JoinNode):
+            shapes = [values[r] for r in node.reads]
+            out = self.join(
+                node, node.mode, list(node.reads), [s for s, _ in shapes], "input", None
+            )
+            out_sym = None
+            if self.symbolic:
+                out_sym = join_shapes(node.mode, [s for _, s in shapes])
+            first = shapes[0]
+            return Step(name, "join", node, first[0], out, sym_in=first[1], sym=out_sym)
+        return self.branches(node, name, shape, sym)
+
+    def layer(self, node: LayerNode, name: str, shape, sym) -> Step:
+        kind = node.op.kind
+        step = Step(name, kind, node, shape, None, sym_in=sym)
+        written = {k: v for k, v in node.op if symbolic_value(v)}  # fields written $name
+        if self.concrete:
+            op = node.op.model_copy(
+                update={k: substitute(v, self.values) for k, v in written.items()}
+            )
+            try:
+                step.shape = SHAPE_RULES[kind](op, shape)
+            except ShapeProblem as problem:
+                raise self.trace.error(problem, node.origin, shape) from None
+            step.params, step.macs = COUNT_RULES[kind](op, shape, step.shape)
+            step.calls = tuple(LOWERING[kind](op, shape))
+        if self.symbolic:
+            symbols = written
+            if self.env is not None:
+                symbols = {k: bound(v, self.env) for k, v in symbols.items()}
+            if self.top:
+                symbols = {k: substitute(v, self.a.baked) for k, v in symbols.items()}
+            if self.concrete and sym == shape and not any(map(symbolic_value, symbols.values())):
+                step.sym, step.sym_calls = step.shape, step.calls  # nothing symbolic here
+            else:
+                op = node.op.model_copy(update=symbols)
+                try:
+                    step.sym = SHAPE_RULES[kind](op, sym)
+                except ShapeProblem as problem:
+                    raise self.trace.error(problem, node.origin, sym) from None
+                step.sym_calls = tuple(LOWERING[kind](op, sym))
+        return step
+
+    def call(self, node: CallNode, name: str, shape, sym) -> Step:
+        step = Step(name, node.block, node, shape, None, sym_in=sym)
+        if self.concrete:
+            self.trace.calls.append(node)
+            inner = Walk(self.a, self.trace, concrete=True, symbolic=False, top=False)
+            inner.values = self.a.bind_arguments(node, self.values, len(shape))
+            step.shape, _, step.children = inner.body(node.body, name, shape, None, {})
+            self.trace.calls.pop()
+            total(step)
+        if self.symbolic:
+            spatial = (shape if self.top else sym)[1:] if len(sym) == 3 else None
+            step.cls = self.a.class_for(node, len(sym), spatial, self.argument_values(node))
+            out = self.a.call_sym(step.cls, node, sym, self.top, self.env)
+            if self.top and out is not None and None in out:
+                # not expressible with the spec's params: the concrete size
+                out = tuple(s if d is None else d for d, s in zip(out, step.shape))
+            step.sym = out
+        return step
+
+    def argument_values(self, node: CallNode) -> dict[str, Any] | None:
+        """Concrete values of every parameter of this use, when known here."""
+        known = self.values if self.top else self.env or {}
+        definition = self.a.graph.definitions[node.block]
+        result: dict[str, Any] = {}
+        for param, value in zip(definition.params, node.arguments):
+            value = bound(value, known)
+            if symbolic_value(value):
+                return None
+            result.update(zip(param, value) if isinstance(param, tuple) else [(param, value)])
+        return result
+
+    def branches(self, node: BranchNode, name: str, shape, sym) -> Step:
+        children = []
+        outs: dict[str, Shape] = {}
+        syms = []
+        for branch, nodes in node.branches.items():
+            label = f"{name}.{branch}"
+            out, out_sym, steps = self.body(nodes, label, shape, sym, {INPUT: (shape, sym)})
+            outs[branch] = out  # type: ignore[assignment]
+            syms.append(out_sym)
+            child = Step(label, "branch", None, shape, out, children=steps, sym_in=sym, sym=out_sym)
+            children.append(total(child))
+        out = self.join(node, node.node, list(outs), list(outs.values()), "branch", shape)
+        out_sym = join_shapes(node.node, syms) if self.symbolic else None
+        step = Step(name, node.node, node, shape, out, children=children, sym_in=sym, sym=out_sym)
+        return total(step)
+
+    def join(
+        self, node: Node, mode: str, names: list[str], shapes: list, what: str, received
+    ) -> Any:
+        if not self.concrete:
+            return None
+        try:
+            return join_shapes(mode, shapes, names=names, what=what)
+        except ShapeProblem as problem:
+            raise self.trace.error(problem, node.origin, received) from None
+
+
+def symbolic_value(value: Any) -> bool:
+    """Written with a ``$name``: an Expr, or a pair holding one."""
+    return isinstance(value, Expr) or isinstance(value, tuple) and any(map(symbolic_value, value))
+
+
+def bound(value: Any, env: dict[str, Any]) -> Any:
+    if isinstance(value, tuple):
+        return tuple(bound(v, env) for v in value)
+    if isinstance(value, Expr):
+        if len(value.terms) == 1 and not value.const and value.terms[0][1] == 1:
+            return env.get(value.terms[0][0], value)  # any value, strings included
+        return bind(value, env)
+    return value
+
+
+def node_label(node: Node) -> str:
+    if isinstance(node, CallNode):
+        return node.block
+    if isinstance(node, JoinNode):
+        return node.mode
+    return node.node
+
+
+def total(step: Step) -> Step:
+    step.params = sum(c.params for c in step.children)
+    step.macs = sum(c.macs for c in step.children)
+    return step
