@@ -234,12 +234,7 @@ def write_run(
     _refuse_existing(Path(directory))
     folder = RunFolder(Path(directory)).open(resume=False, force=False)  # marker and lock
     meta = {
-        "spec": {
-            "path": spec.display,
-            "name": spec.name,
-            "sha256": spec.sha256,
-            "document": spec.document,
-        },
+        "spec": checkpoint.spec_meta(spec),
         "step": 0,
         "epoch": 0.0,
         "imported": origin,

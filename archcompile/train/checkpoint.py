@@ -106,6 +106,17 @@ def current(out: Path) -> Path | None:
     return out / name
 
 
+def spec_meta(spec: Any) -> dict[str, Any]:
+    """What checkpoint.json records of the spec: enough to refuse another
+    spec's weights and to rebuild the resolved spec (``--set`` included)."""
+    return {
+        "path": spec.display,
+        "name": spec.name,
+        "sha256": spec.sha256,
+        "document": spec.document,
+    }
+
+
 def save(
     out: Path,
     model_state: dict[str, torch.Tensor],

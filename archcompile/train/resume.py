@@ -47,12 +47,7 @@ def save_state(out, spec, config, model, optimizer, scheduler, step, steps_per_e
     tensors, groups = checkpoint.optimizer_tensors(optimizer)
     tensors["rng.torch"] = torch.get_rng_state()
     meta = {
-        "spec": {
-            "path": spec.display,
-            "name": spec.name,
-            "sha256": spec.sha256,
-            "document": spec.document,
-        },
+        "spec": checkpoint.spec_meta(spec),
         "step": step,
         "epoch": step / steps_per_epoch,
         "config": config.model_dump(mode="json"),
