@@ -385,26 +385,45 @@ def evaluate_command(
     runtime: Annotated[
         str, typer.Option(help="torch | onnxruntime (the model exported to ONNX, checked).")
     ] = "torch",
+    spec_from_file: Annotated[
+        bool,
+        typer.Option(
+            "--spec-from-file",
+            help="Use SPEC (with --set) as given, not the resolved spec the run stored.",
+        ),
+    ] = False,
 ) -> None:
-    """Evaluate a checkpoint on the Fashion-MNIST test set."""
+    """Evaluate a checkpoint on the Fashion-MNIST test set.
+
+    A run trained with --set is evaluated with the spec it stored, unless
+    --spec-from-file."""
+    from archcompile.errors import CheckpointError
     from archcompile.render import evaluation_tables
+    from archcompile.train import stored_spec
     from archcompile.train.data import DEFAULT_DATA_DIR
     from archcompile.train.runner import evaluate_checkpoint
 
     if runtime not in ("torch", "onnxruntime"):
         raise UsageError(f"unknown --runtime {runtime!r}; choose one of: torch, onnxruntime")
     plot_path = _plot_target(plot, force) if plot is not None else None
-    loaded = _load(spec, overrides)
-    evaluation = evaluate_checkpoint(
-        loaded,
-        checkpoint_path,
-        data_dir or DEFAULT_DATA_DIR,
-        limit_test,
-        batch_size,
-        allow_spec_change,
-        max_params,
-        runtime,
+    loaded, note = stored_spec.choose(
+        _load(spec, overrides), checkpoint_path, spec_from_file or allow_spec_change
     )
+    if note is not None:
+        err.print(shown(note))
+    try:
+        evaluation = evaluate_checkpoint(
+            loaded,
+            checkpoint_path,
+            data_dir or DEFAULT_DATA_DIR,
+            limit_test,
+            batch_size,
+            allow_spec_change,
+            max_params,
+            runtime,
+        )
+    except CheckpointError as exc:  # weights for other --set values: name them
+        raise stored_spec.with_hint(exc, loaded, checkpoint_path) from None
     if plot_path is not None:
         from archcompile.train.plots import plot_confusion
 
