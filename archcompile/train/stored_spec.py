@@ -49,7 +49,10 @@ def _stored_spec(trained: dict[str, Any], display: str) -> Spec | None:
 def choose(spec: Spec, path: Path, from_file: bool) -> tuple[Spec, str | None]:
     """The spec to evaluate ``path`` with, and a one-line note when it is the
     stored one rather than the file's."""
-    saved = checkpoint.load(path, with_state=False)
+    try:
+        saved = checkpoint.load(path, with_state=False)
+    except ArchcError:  # evaluating it reports the same error, in its place
+        return spec, None
     trained = saved.meta.get("spec", {})
     if from_file or trained.get("sha256") == spec.sha256:
         return spec, None
