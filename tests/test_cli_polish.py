@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,3 +66,84 @@ def test_eval_of_an_edited_spec_uses_the_stored_one(cli, tmp_path: Path) -> None
     result = cli("eval", spec, run, "--limit-test", "32")
     assert result.code == 0, result.err
     assert "(the run was trained with --set width=8)" in result.err
+
+
+def test_version(cli) -> None:
+    from archcompile import __version__
+
+    result = cli("--version")
+    assert result.code == 0 and result.out == f"archc {__version__}\n"
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["export"]])
+def test_dash_h_is_help(cli, command: list[str]) -> None:
+    short, long = cli(*command, "-h"), cli(*command, "--help")
+    assert short.code == long.code == 0
+    assert short.out == long.out and "Usage: archc" in short.out
+
+
+def test_completion_script_and_completions() -> None:
+    env = {**os.environ, "COLUMNS": "120"}
+    script = subprocess.run(
+        [sys.executable, "-m", "archcompile", "--show-completion", "bash"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert script.returncode == 0, script.stderr
+    assert "_ARCHC_COMPLETE=complete_bash" in script.stdout
+    assert "complete -o default -F _archc_completion archc" in script.stdout
+    # what the installed script runs at each <TAB>
+    words = {"_ARCHC_COMPLETE": "complete_bash", "COMP_CWORD": "4"}
+    words["COMP_WORDS"] = "archc train x.yaml --optimizer "
+    offered = subprocess.run(
+        [sys.executable, "-m", "archcompile"],
+        capture_output=True,
+        text=True,
+        env={**env, **words},
+        check=False,
+    )
+    assert offered.returncode == 0, offered.stderr
+    assert offered.stdout.split() == ["sgd", "sgd-momentum", "adamw"]
+
+
+CHOICES = [
+    (["train", TINY], "--optimizer", ["sgd", "sgd-momentum", "adamw"]),
+    (["train", TINY], "--schedule", ["constant", "cosine", "onecycle"]),
+    (["train", TINY], "--precision", ["fp32", "bf16"]),
+    (["eval", TINY, "runs/none"], "--runtime", ["torch", "onnxruntime"]),
+    (["export", TINY, "-o", "x.onnx"], "--format", ["onnx", "torchscript"]),
+    (["export", TINY, "-o", "x.onnx"], "--source", ["live", "generated"]),
+]
+
+
+@pytest.mark.parametrize(("command", "option", "choices"), CHOICES, ids=[c[1] for c in CHOICES])
+def test_choices_are_listed_and_checked(
+    cli, monkeypatch: pytest.MonkeyPatch, command: list, option: str, choices: list[str]
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    listed = cli(command[0], "--help").out
+    row = next(line for line in listed.splitlines() if f" {option} " in line)
+    assert f"<{'|'.join(choices)}>" in row
+    result = cli(*command, option, "bogus")
+    assert result.code == 2
+    error, hint = result.err.strip().splitlines()
+    quoted = ", ".join(repr(c) for c in choices)
+    assert error == (
+        f"archc {command[0]}: error: Invalid value for '{option}': 'bogus' is not one of {quoted}."
+    )
+    assert hint == f"  hint: see archc {command[0]} --help"
+
+
+COMMANDS = [[], ["shapes"], ["build"], ["diff"], ["train"], ["eval"], ["graph"], ["schema"]]
+COMMANDS += [["export"], ["import-weights"]]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[" ".join(c) or "archc" for c in COMMANDS])
+def test_flags_show_no_type(cli, monkeypatch: pytest.MonkeyPatch, command: list[str]) -> None:
+    monkeypatch.setenv("COLUMNS", "120")
+    result = cli(*command, "--help")
+    assert result.code == 0 and "Usage: archc" in result.out
+    assert "<bool>" not in result.out
+    assert "-h " in result.out  # -h is listed next to --help
