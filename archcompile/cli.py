@@ -96,7 +96,7 @@ def main(
     _state["allow_extends"] = tuple(allow_extends or ())
 
 
-@app.command()
+@app.command(epilog="Example: archc shapes specs/googlenet.yaml --depth 2")
 def shapes(
     spec: SpecArg,
     batch: Annotated[
@@ -126,7 +126,7 @@ def shapes(
     out.print(shapes_table(report, loaded.display, batch, depth))
 
 
-@app.command()
+@app.command(epilog="Example: archc build specs/googlenet.yaml -o build/googlenet.py")
 def build(
     spec: SpecArg,
     output: Annotated[
@@ -181,7 +181,7 @@ def _check_up_to_date(target: str, source: str, loaded: Spec, overrides: list[st
     raise typer.Exit(1)
 
 
-@app.command()
+@app.command(epilog="Example: archc diff specs/googlenet.yaml specs/googlenet_bn.yaml")
 def diff(
     spec_a: Annotated[Path, typer.Argument(help="The first spec.", show_default=False)],
     spec_b: Annotated[Path, typer.Argument(help="The second spec.", show_default=False)],
@@ -215,7 +215,10 @@ DataDirOpt = Annotated[
 ]
 
 
-@app.command(context_settings={"allow_extra_args": False})
+@app.command(
+    context_settings={"allow_extra_args": False},
+    epilog="Example: archc train specs/googlenet.yaml --epochs 2 --optimizer adamw --lr 1e-3",
+)
 def train(
     spec: SpecArg,
     epochs: Annotated[
@@ -378,7 +381,9 @@ def _relaunch_under_torchrun(nproc: int) -> None:
     raise typer.Exit(relaunch(nproc, sys.argv[1:], _state["debug"]))
 
 
-@app.command("eval")
+@app.command(
+    "eval", epilog="Example: archc eval specs/googlenet.yaml runs/googlenet --plot confusion.png"
+)
 def evaluate_command(
     spec: SpecArg,
     checkpoint_path: Annotated[
@@ -492,7 +497,7 @@ def _usage_error(exc: ClickException) -> None:
     sys.exit(2 if isinstance(exc, ClickUsageError) else exc.exit_code)
 
 
-@app.command()
+@app.command(epilog="Example: archc graph specs/googlenet.yaml -o googlenet.svg --depth 2")
 def graph(
     spec: SpecArg,
     output: Annotated[
@@ -535,7 +540,7 @@ def graph(
     )
 
 
-@app.command()
+@app.command(epilog="Example: archc schema -o archc.schema.json")
 def schema(
     output: Annotated[
         Path | None,
@@ -554,7 +559,10 @@ def schema(
         out.print(f"wrote {shown(write_schema(output, force))}")
 
 
-@app.command("import-weights")
+@app.command(
+    "import-weights",
+    epilog="Example: archc import-weights specs/googlenet.yaml googlenet.pt -o runs/pretrained",
+)
 def import_weights(
     spec: SpecArg,
     weights_file: Annotated[
@@ -584,7 +592,9 @@ def import_weights(
     out.print(f"wrote {shown(output)}: {len(mapping.pairs)} tensors, matched by {mapping.method}")
 
 
-@app.command()
+@app.command(
+    epilog="Example: archc export specs/googlenet.yaml --weights runs/googlenet -o googlenet.onnx"
+)
 def export(
     spec: SpecArg,
     output: Annotated[
