@@ -20,13 +20,15 @@ from rich.console import Console
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer._click.exceptions import UsageError as ClickUsageError
 
+from archcompile import cli_help, jsonsafe
 from archcompile import cli_values as values
-from archcompile import jsonsafe
 from archcompile.errors import ArchcError, UsageError, shown
 from archcompile.spec.loader import Spec, load_spec, parse_input, parse_overrides
 
+cli_help.hide_flag_types()
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="archc: compile YAML network specs to PyTorch modules and source.",
@@ -59,8 +61,23 @@ def _load(path: Path, overrides: list[str] | None, input_shape: str | None = Non
     )
 
 
+def _print_version(value: bool) -> None:
+    """``--version``: print and stop before any command runs."""
+    if value:
+        from archcompile import __version__
+
+        out.print(f"archc {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks of internal errors.")
     ] = False,
@@ -79,7 +96,7 @@ def main(
     _state["allow_extends"] = tuple(allow_extends or ())
 
 
-@app.command()
+@app.command(epilog="Example: archc shapes specs/googlenet.yaml --depth 2")
 def shapes(
     spec: SpecArg,
     batch: Annotated[
@@ -109,7 +126,7 @@ def shapes(
     out.print(shapes_table(report, loaded.display, batch, depth))
 
 
-@app.command()
+@app.command(epilog="Example: archc build specs/googlenet.yaml -o build/googlenet.py")
 def build(
     spec: SpecArg,
     output: Annotated[
@@ -164,7 +181,7 @@ def _check_up_to_date(target: str, source: str, loaded: Spec, overrides: list[st
     raise typer.Exit(1)
 
 
-@app.command()
+@app.command(epilog="Example: archc diff specs/googlenet.yaml specs/googlenet_bn.yaml")
 def diff(
     spec_a: Annotated[Path, typer.Argument(help="The first spec.", show_default=False)],
     spec_b: Annotated[Path, typer.Argument(help="The second spec.", show_default=False)],
@@ -198,7 +215,10 @@ DataDirOpt = Annotated[
 ]
 
 
-@app.command(context_settings={"allow_extra_args": False})
+@app.command(
+    context_settings={"allow_extra_args": False},
+    epilog="Example: archc train specs/googlenet.yaml --epochs 2 --optimizer adamw --lr 1e-3",
+)
 def train(
     spec: SpecArg,
     epochs: Annotated[
@@ -215,8 +235,12 @@ def train(
             callback=values.finite_positive, help="Learning rate (peak rate for cosine/onecycle)."
         ),
     ] = 0.1,
-    optimizer: Annotated[str, typer.Option(help="sgd | sgd-momentum | adamw.")] = "sgd",
-    schedule: Annotated[str, typer.Option(help="constant | cosine | onecycle.")] = "constant",
+    optimizer: Annotated[values.Optimizer, typer.Option(help="The optimizer.")] = (
+        values.Optimizer.sgd
+    ),
+    schedule: Annotated[values.Schedule, typer.Option(help="The learning-rate schedule.")] = (
+        values.Schedule.constant
+    ),
     weight_decay: Annotated[
         float | None,
         typer.Option(
@@ -232,8 +256,8 @@ def train(
         typer.Option(callback=values.fraction, help="Label smoothing of the cross-entropy loss."),
     ] = 0.0,
     precision: Annotated[
-        str, typer.Option(help="fp32 | bf16 (bfloat16 autocast on CPU).")
-    ] = "fp32",
+        values.Precision, typer.Option(help="bf16: bfloat16 autocast on CPU.")
+    ] = values.Precision.fp32,
     channels_last: Annotated[
         bool, typer.Option(help="channels_last memory format (faster on CPU).")
     ] = True,
@@ -301,12 +325,12 @@ def train(
             max_steps=max_steps,
             batch_size=batch_size,
             lr=lr,
-            optimizer=optimizer,
-            schedule=schedule,
+            optimizer=optimizer.value,
+            schedule=schedule.value,
             weight_decay=weight_decay,
             warmup_steps=warmup_steps,
             label_smoothing=label_smoothing,
-            precision=precision,
+            precision=precision.value,
             channels_last=channels_last,
             augment=augment,
             seed=seed,
@@ -357,7 +381,9 @@ def _relaunch_under_torchrun(nproc: int) -> None:
     raise typer.Exit(relaunch(nproc, sys.argv[1:], _state["debug"]))
 
 
-@app.command("eval")
+@app.command(
+    "eval", epilog="Example: archc eval specs/googlenet.yaml runs/googlenet --plot confusion.png"
+)
 def evaluate_command(
     spec: SpecArg,
     checkpoint_path: Annotated[
@@ -383,28 +409,45 @@ def evaluate_command(
         bool, typer.Option("--force", help="Let --plot replace a file archc did not write.")
     ] = False,
     runtime: Annotated[
-        str, typer.Option(help="torch | onnxruntime (the model exported to ONNX, checked).")
-    ] = "torch",
+        values.Runtime, typer.Option(help="onnxruntime: the model exported to ONNX, checked.")
+    ] = values.Runtime.torch,
+    spec_from_file: Annotated[
+        bool,
+        typer.Option(
+            "--spec-from-file",
+            help="Use SPEC (with --set) as given, not the resolved spec the run stored.",
+        ),
+    ] = False,
 ) -> None:
-    """Evaluate a checkpoint on the Fashion-MNIST test set."""
+    """Evaluate a checkpoint on the Fashion-MNIST test set.
+
+    A run trained with --set is evaluated with the spec it stored, unless
+    --spec-from-file."""
+    from archcompile.errors import CheckpointError
     from archcompile.render import evaluation_tables
+    from archcompile.train import stored_spec
     from archcompile.train.data import DEFAULT_DATA_DIR
     from archcompile.train.runner import evaluate_checkpoint
 
-    if runtime not in ("torch", "onnxruntime"):
-        raise UsageError(f"unknown --runtime {runtime!r}; choose one of: torch, onnxruntime")
     plot_path = _plot_target(plot, force) if plot is not None else None
-    loaded = _load(spec, overrides)
-    evaluation = evaluate_checkpoint(
-        loaded,
-        checkpoint_path,
-        data_dir or DEFAULT_DATA_DIR,
-        limit_test,
-        batch_size,
-        allow_spec_change,
-        max_params,
-        runtime,
+    loaded, note = stored_spec.choose(
+        _load(spec, overrides), checkpoint_path, spec_from_file or allow_spec_change
     )
+    if note is not None:
+        err.print(shown(note))
+    try:
+        evaluation = evaluate_checkpoint(
+            loaded,
+            checkpoint_path,
+            data_dir or DEFAULT_DATA_DIR,
+            limit_test,
+            batch_size,
+            allow_spec_change,
+            max_params,
+            runtime.value,
+        )
+    except CheckpointError as exc:  # weights for other --set values: name them
+        raise stored_spec.with_hint(exc, loaded, checkpoint_path) from None
     if plot_path is not None:
         from archcompile.train.plots import plot_confusion
 
@@ -448,12 +491,13 @@ def _safe_streams() -> None:
 def _usage_error(exc: ClickException) -> None:
     """A click/typer usage error as archc's one line (and a hint), exit 2."""
     command = getattr(getattr(exc, "ctx", None), "command_path", None) or "archc"
-    err.print(f"{shown(command)}: error: {shown(exc.format_message())}")
+    message = exc.format_message().replace(": Value error, ", ": ")  # pydantic's prefix
+    err.print(f"{shown(command)}: error: {shown(message)}")
     err.print(f"  hint: see {shown(command)} --help")
     sys.exit(2 if isinstance(exc, ClickUsageError) else exc.exit_code)
 
 
-@app.command()
+@app.command(epilog="Example: archc graph specs/googlenet.yaml -o googlenet.svg --depth 2")
 def graph(
     spec: SpecArg,
     output: Annotated[
@@ -496,7 +540,7 @@ def graph(
     )
 
 
-@app.command()
+@app.command(epilog="Example: archc schema -o archc.schema.json")
 def schema(
     output: Annotated[
         Path | None,
@@ -515,7 +559,10 @@ def schema(
         out.print(f"wrote {shown(write_schema(output, force))}")
 
 
-@app.command("import-weights")
+@app.command(
+    "import-weights",
+    epilog="Example: archc import-weights specs/googlenet.yaml googlenet.pt -o runs/pretrained",
+)
 def import_weights(
     spec: SpecArg,
     weights_file: Annotated[
@@ -545,7 +592,9 @@ def import_weights(
     out.print(f"wrote {shown(output)}: {len(mapping.pairs)} tensors, matched by {mapping.method}")
 
 
-@app.command()
+@app.command(
+    epilog="Example: archc export specs/googlenet.yaml --weights runs/googlenet -o googlenet.onnx"
+)
 def export(
     spec: SpecArg,
     output: Annotated[
@@ -555,10 +604,13 @@ def export(
         Path | None,
         typer.Option("--weights", help="A training run folder whose weights to export."),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="onnx | torchscript.")] = "onnx",
+    fmt: Annotated[
+        values.ExportFormat, typer.Option("--format", help="The file format.")
+    ] = values.ExportFormat.onnx,
     source: Annotated[
-        str, typer.Option("--source", help="live (the built module) | generated (archc build's).")
-    ] = "live",
+        values.ExportSource,
+        typer.Option("--source", help="live: the built module; generated: archc build's source."),
+    ] = values.ExportSource.live,
     overrides: SetOpt = None,
     max_params: Annotated[int, typer.Option(help="Refuse to build larger models.")] = 2_000_000_000,
     force: Annotated[
@@ -569,7 +621,7 @@ def export(
     from archcompile.export import export as export_model
 
     loaded = _load(spec, overrides)
-    result = export_model(loaded, output, fmt, weights, source, max_params, force)
+    result = export_model(loaded, output, fmt.value, weights, source.value, max_params, force)
     outputs = ", ".join(result.outputs)
     out.print(
         f"wrote {shown(result.path)} ({result.size:,} bytes, {result.format}, "

@@ -4,6 +4,7 @@ a typer usage error (one line, exit 2) naming the option."""
 from __future__ import annotations
 
 import math
+from enum import Enum
 
 import typer
 
@@ -30,3 +31,48 @@ def fraction(value: float) -> float:
     if not math.isfinite(value) or not 0 <= value < 1:
         raise typer.BadParameter(f"{value} is not a number in [0, 1)")
     return value
+
+
+class Optimizer(str, Enum):
+    """``--optimizer``: a fixed choice, so ``--help`` lists it and typer
+    refuses anything else as a usage error."""
+
+    sgd = "sgd"
+    sgd_momentum = "sgd-momentum"
+    adamw = "adamw"
+
+
+class Schedule(str, Enum):
+    """``--schedule``."""
+
+    constant = "constant"
+    cosine = "cosine"
+    onecycle = "onecycle"
+
+
+class Precision(str, Enum):
+    """``--precision``."""
+
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
+class Runtime(str, Enum):
+    """``archc eval --runtime``."""
+
+    torch = "torch"
+    onnxruntime = "onnxruntime"
+
+
+class ExportFormat(str, Enum):
+    """``archc export --format``."""
+
+    onnx = "onnx"
+    torchscript = "torchscript"
+
+
+class ExportSource(str, Enum):
+    """``archc export --source``."""
+
+    live = "live"
+    generated = "generated"
