@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from archcompile.train.imagefolder import list_classes, split_files
+from archcompile.train.imagefolder import list_classes, load_image_folder, split_files
 
 CLASSES = ("cat", "dog", "emu")
 
@@ -124,9 +124,10 @@ def test_a_text_file_named_png_is_one_line(cli, tmp_path: Path) -> None:
 def test_other_files_are_skipped_and_counted(cli, tmp_path: Path) -> None:
     data = make_images(tmp_path / "images")
     (data / "cat" / "README.txt").write_text("about cats")
+    (data / "dog" / "drafts").mkdir()
     result = train(cli, write_spec(tmp_path), data, tmp_path / "run")
     assert result.code == 0, result.err
-    assert "skipped 1 files" in result.out + result.err
+    assert "skipped 2 entries" in result.out + result.err
 
 
 def test_an_empty_class_folder_is_one_line(cli, tmp_path: Path) -> None:
@@ -165,3 +166,20 @@ def test_resume_refuses_other_data(cli, tmp_path: Path) -> None:
     result = train(cli, spec, data, tmp_path / "run", "--resume", "--val-split", "0.3")
     assert result.code == 1
     assert "--val-split was 0.1, now 0.3" in result.err
+
+
+def test_eval_holds_out_what_training_held_out(cli, tmp_path: Path) -> None:
+    data = make_images(tmp_path / "images")
+    spec = write_spec(tmp_path)
+    assert train(cli, spec, data, tmp_path / "run", "--val-split", "0.5").code == 0
+    result = cli("eval", spec, tmp_path / "run", "--data", data, "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["count"] == 9  # the stored --val-split 0.5, not 0.1
+
+
+def test_limit_train_takes_every_class_in_turn(tmp_path: Path) -> None:
+    data, skipped = load_image_folder(make_images(tmp_path / "images"), (8, 8), 1, 0.5, 3, 2)
+    assert data.train_labels.tolist() == [0, 1, 2]
+    assert data.test_labels.tolist() == [0, 1]
+    assert tuple(data.train_images.shape) == (3, 1, 8, 8) and skipped == 0
+    assert data.class_names == CLASSES

@@ -58,13 +58,14 @@ def _split_root(root: Path) -> tuple[Path, Path | None]:
 def list_classes(root: Path) -> Listing:
     """Class folders and their image files; one class or an empty one is an error,
     because a classifier cannot learn from it."""
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    entries = list(root.iterdir())
+    folders = sorted(p for p in entries if p.is_dir() and not p.name.startswith("."))
     if len(folders) < 2:
         found = ", ".join(p.name for p in folders) or "none"
         raise _error(f"needs at least 2 class folders, found {len(folders)} ({found})", root)
-    files, skipped = [], 0
+    files, skipped = [], len(entries) - len(folders)  # stray files, hidden folders
     for folder in folders:
-        entries = sorted(p for p in folder.iterdir() if p.is_file())
+        entries = sorted(folder.iterdir())
         images = tuple(p for p in entries if p.suffix.lower() in EXTENSIONS)
         skipped += len(entries) - len(images)
         if not images:
@@ -140,7 +141,16 @@ def split_files(listing: Listing, val_split: float) -> tuple[list, list]:
 
 
 def _limited(files: list, limit: int | None) -> list:
-    return files if limit is None else files[:limit]
+    """The first ``limit`` files taken in turn from each class, so that a small
+    --limit-train still sees every class."""
+    if limit is None:
+        return files
+    seen: dict[int, int] = {}
+    turns = []
+    for path, label in files:
+        seen[label] = seen.get(label, 0) + 1
+        turns.append((seen[label], label, path))
+    return [(path, label) for _, label, path in sorted(turns)[:limit]]
 
 
 def load_image_folder(
@@ -152,6 +162,24 @@ def load_image_folder(
     limit_test: int | None = None,
 ) -> tuple[FashionMNIST, int]:
     """Both splits of an ImageFolder, and the count of skipped non-image files."""
+    names, train, held, skipped = folder_splits(root, val_split)
+    train_images, train_labels = _tensors(_limited(train, limit_train), size, channels)
+    test_images, test_labels = _tensors(_limited(held, limit_test), size, channels)
+    data = FashionMNIST(train_images, train_labels, test_images, test_labels, names)
+    return data, skipped
+
+
+def load_held_out(
+    root: Path, size: tuple[int, int], channels: int, val_split: float, limit_test: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Only the evaluation images (what ``archc eval`` needs), the same files as
+    training held out."""
+    _, _, held, _ = folder_splits(root, val_split)
+    return _tensors(_limited(held, limit_test), size, channels)
+
+
+def folder_splits(root: Path, val_split: float) -> tuple[tuple[str, ...], list, list, int]:
+    """Class names, training and evaluation files, and the count of skipped files."""
     train_root, test_root = _split_root(Path(root))
     listing = list_classes(train_root)
     if test_root is None:
@@ -164,10 +192,7 @@ def load_image_folder(
             raise _error(message, test_root, f"train has {', '.join(listing.class_names)}")
         train, held = _labelled(listing), _labelled(tests)
         skipped = listing.skipped + tests.skipped
-    train_images, train_labels = _tensors(_limited(train, limit_train), size, channels)
-    test_images, test_labels = _tensors(_limited(held, limit_test), size, channels)
-    data = FashionMNIST(train_images, train_labels, test_images, test_labels, listing.class_names)
-    return data, skipped
+    return listing.class_names, train, held, skipped
 
 
 def load_data(

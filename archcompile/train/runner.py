@@ -13,7 +13,7 @@ from archcompile.spec import Spec
 from archcompile.train import checkpoint
 from archcompile.train.data import load_split, prepare_images
 from archcompile.train.evaluate import Evaluation, evaluate
-from archcompile.train.imagefolder import FASHION, class_names, data_label, load_image_folder
+from archcompile.train.imagefolder import FASHION, class_names, data_label, load_held_out
 from archcompile.train.losses import check_class_count
 
 
@@ -74,5 +74,4 @@ def _test_set(data, data_dir, size, channels, limit_test, val_split):
     if data == FASHION:
         images, labels = load_split("test", data_dir, limit_test)
         return prepare_images(images, size, channels), torch.from_numpy(labels)
-    folder, _ = load_image_folder(Path(data), size, channels, val_split, None, limit_test)
-    return folder.test_images, folder.test_labels
+    return load_held_out(Path(data), size, channels, val_split, limit_test)

@@ -167,7 +167,9 @@ def _train(spec, config, out, resume, console, on_step, dist, init_from=None) ->
         config.val_split,
     )
     if skipped and dist.is_main:
-        _warner(console)(f"skipped {skipped} files that are not .png/.jpg/.jpeg in {config.data}")
+        _warner(console)(
+            f"skipped {skipped} entries of {config.data} that are not .png/.jpg/.jpeg images"
+        )
     model = build_tree(spec.tree(), config.max_params)
     if init_from is not None:
         _init_from(model, Path(init_from), spec, console)
