@@ -208,7 +208,8 @@ ValSplitOpt = Annotated[
     float | None,
     typer.Option(
         "--val-split",
-        help="Share of each class in DIR held out for evaluation (seeded; default 0.1).",
+        help="Share of each class in DIR held out for evaluation (seeded; train: 0.1, "
+        "eval: what the run used).",
         show_default=False,
     ),
 ]
