@@ -213,6 +213,23 @@ DataDirOpt = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Folder of the Fashion-MNIST IDX files.", show_default=False),
 ]
+DataOpt = Annotated[
+    str,
+    typer.Option(
+        "--data",
+        help="fashion-mnist, or DIR of class folders of .png/.jpg images "
+        "(or DIR/train and DIR/test).",
+    ),
+]
+ValSplitOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--val-split",
+        help="Share of each class in DIR held out for evaluation (seeded; train: 0.1, "
+        "eval: what the run used).",
+        show_default=False,
+    ),
+]
 
 
 @app.command(
@@ -295,6 +312,8 @@ def train(
     ] = False,
     overrides: SetOpt = None,
     data_dir: DataDirOpt = None,
+    data: DataOpt = "fashion-mnist",
+    val_split: ValSplitOpt = None,
     log_every: Annotated[int, typer.Option(min=1, help="Log a metrics line every N steps.")] = 1,
     checkpoint_every: Annotated[
         int | None,
@@ -337,6 +356,8 @@ def train(
             limit_train=limit_train,
             limit_test=limit_test,
             data_dir=str(data_dir or DEFAULT_DATA_DIR),
+            data=data,
+            val_split=0.1 if val_split is None else val_split,
             log_every=log_every,
             checkpoint_every=checkpoint_every,
             max_params=max_params,
@@ -393,6 +414,8 @@ def evaluate_command(
         ),
     ],
     data_dir: DataDirOpt = None,
+    data: DataOpt = "fashion-mnist",
+    val_split: ValSplitOpt = None,
     limit_test: LimitTestOpt = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Evaluation batch size.")] = 256,
     overrides: SetOpt = None,
@@ -445,6 +468,8 @@ def evaluate_command(
             allow_spec_change,
             max_params,
             runtime.value,
+            data,
+            val_split,
         )
     except CheckpointError as exc:  # weights for other --set values: name them
         raise stored_spec.with_hint(exc, loaded, checkpoint_path) from None

@@ -17,7 +17,7 @@ from torch import Tensor
 from archcompile.ir import Output
 
 
-def check_class_count(spec: Any, classes: int) -> None:
+def check_class_count(spec: Any, classes: int, data: str = "Fashion-MNIST") -> None:
     """Refuse a spec whose main output is not ``classes`` scores per image, as
     one located line (training and evaluation both need it)."""
     from archcompile.errors import Diagnostic, TrainingError
@@ -28,7 +28,7 @@ def check_class_count(spec: Any, classes: int) -> None:
         raise TrainingError(
             Diagnostic(
                 f"{spec.display} outputs [N, {', '.join(map(str, shape))}]; "
-                f"Fashion-MNIST needs [N, {classes}] class scores",
+                f"{data} needs [N, {classes}] class scores",
                 hint=f"end the spec with a linear layer of {classes} outputs "
                 f"(--set num_classes={classes})",
             )

@@ -67,6 +67,7 @@ def resume_state(out, spec, config, model, optimizer, scheduler) -> int:
     changed = [k for k in _TRAJECTORY if before.get(k) != getattr(config, k)]
     if _same_folder(before.get("data_dir"), config.data_dir) is False:
         changed.append("data_dir")
+    changed += _changed_data(before, config)
     if changed:
         detail = ", ".join(
             f"--{k.replace('_', '-')} was {clipped_repr(before.get(k))}, now {clipped_repr(getattr(config, k))}"
@@ -108,6 +109,19 @@ def _check_like(saved: dict, fresh: dict) -> None:
             isinstance(value, float) and type(saved.get(key)) is int
         ):
             raise TypeError(f"scheduler field {key!r} is {clipped_repr(saved.get(key))}")
+
+
+def _changed_data(before: dict, config) -> list[str]:
+    """--data and (for an image folder) --val-split decide which images train;
+    checkpoints written before --data existed trained on Fashion-MNIST."""
+    data = before.get("data", "fashion-mnist")
+    if data != config.data and (data == "fashion-mnist" or config.data == "fashion-mnist"):
+        return ["data"]
+    if config.data == "fashion-mnist":
+        return []
+    if _same_folder(data, config.data) is False:
+        return ["data"]
+    return ["val_split"] if before.get("val_split") != config.val_split else []
 
 
 def _same_folder(a: object, b: str) -> bool | None:

@@ -11,8 +11,9 @@ from archcompile.errors import Diagnostic, TrainingError, clip
 from archcompile.limits import DEFAULT_LIMITS
 from archcompile.spec import Spec
 from archcompile.train import checkpoint
-from archcompile.train.data import CLASS_NAMES, load_split, prepare_images
+from archcompile.train.data import load_split, prepare_images
 from archcompile.train.evaluate import Evaluation, evaluate
+from archcompile.train.imagefolder import FASHION, class_names, data_label, load_held_out
 from archcompile.train.losses import check_class_count
 
 
@@ -25,28 +26,32 @@ def evaluate_checkpoint(
     allow_spec_change: bool = False,
     max_params: int = DEFAULT_LIMITS.max_params,
     runtime: str = "torch",
+    data: str = FASHION,
+    val_split: float | None = None,
 ) -> Evaluation:
     saved = checkpoint.load(path, with_state=False)
     model = build_tree(spec.tree(), max_params)
     checkpoint.check_fits(saved, model, spec.sha256, spec.display, allow_spec_change)
-    check_class_count(spec, len(CLASS_NAMES))  # weights that fit, but not 10 classes
+    names = class_names(data)
+    check_class_count(spec, len(names), data_label(data))  # weights that fit, other classes
     model.load_state_dict(saved.model, strict=True)
     channels, height, width = spec.graph.input
-    images, labels = load_split("test", data_dir, limit_test)
     config = saved.meta.get("config", {})
+    if val_split is None:  # the share training held out, so eval sees the same files
+        val_split = config.get("val_split", 0.1)
+    prepared, labels = _test_set(data, data_dir, (height, width), channels, limit_test, val_split)
     if runtime == "onnxruntime":  # the same weights, exported and run by onnxruntime
         from archcompile.export import onnxruntime_model
 
         model, device = onnxruntime_model(model, spec), torch.device("cpu")
     else:
         model, device = model.to(memory_format=torch.channels_last), None
-    prepared = prepare_images(images, (height, width), channels)
     try:
         return evaluate(
             model,
             prepared,
-            torch.from_numpy(labels),
-            CLASS_NAMES,
+            labels,
+            names,
             batch_size=batch_size,
             bf16=config.get("precision") == "bf16" and runtime == "torch",
             channels_last=runtime == "torch",
@@ -61,3 +66,12 @@ def evaluate_checkpoint(
                 hint="with too little memory, use a smaller --batch-size",
             )
         ) from None
+
+
+def _test_set(data, data_dir, size, channels, limit_test, val_split):
+    """The evaluation images and labels: Fashion-MNIST's test split, or an image
+    folder's test folder or held-out share (the same files training held out)."""
+    if data == FASHION:
+        images, labels = load_split("test", data_dir, limit_test)
+        return prepare_images(images, size, channels), torch.from_numpy(labels)
+    return load_held_out(Path(data), size, channels, val_split, limit_test)

@@ -26,9 +26,10 @@ from archcompile.errors import Diagnostic, TrainingError, clip, shown
 from archcompile.files import write_atomic
 from archcompile.limits import DEFAULT_LIMITS
 from archcompile.spec import Spec
-from archcompile.train.data import CLASS_NAMES, DEFAULT_DATA_DIR, load_fashion_mnist
+from archcompile.train.data import DEFAULT_DATA_DIR
 from archcompile.train.distributed import Distributed
 from archcompile.train.evaluate import Evaluation, evaluate
+from archcompile.train.imagefolder import FASHION, class_names, data_label, load_data
 from archcompile.train.losses import check_class_count, output_loss
 from archcompile.train.plots import plot_curves
 from archcompile.train.progress import TrainingProgress
@@ -58,6 +59,9 @@ class TrainConfig(BaseModel):
     limit_train: int | None = Field(None, ge=1)
     limit_test: int | None = Field(None, ge=1)
     data_dir: str = str(DEFAULT_DATA_DIR)
+    # "fashion-mnist" or an ImageFolder directory; val_split applies to the latter
+    data: str = FASHION
+    val_split: float = Field(0.1, gt=0, lt=1, allow_inf_nan=False)
     log_every: int = Field(1, ge=1)
     checkpoint_every: int | None = Field(None, ge=1)
     max_params: int = Field(DEFAULT_LIMITS.max_params, ge=1)
@@ -143,7 +147,7 @@ def train(
 
 def _train(spec, config, out, resume, console, on_step, dist, init_from=None) -> TrainResult:
     channels, height, width = spec.graph.input
-    check_class_count(spec, len(CLASS_NAMES))
+    check_class_count(spec, len(class_names(config.data)), data_label(config.data))
     if config.batch_size % dist.world:
         raise TrainingError(
             Diagnostic(
@@ -153,9 +157,19 @@ def _train(spec, config, out, resume, console, on_step, dist, init_from=None) ->
     # refuse an oversized model before preparing gigabytes of images for it
     check_size(spec.tree(), config.max_params)
     torch.manual_seed(config.seed)
-    data = load_fashion_mnist(
-        Path(config.data_dir), (height, width), channels, config.limit_train, config.limit_test
+    data, skipped = load_data(
+        config.data,
+        Path(config.data_dir),
+        (height, width),
+        channels,
+        config.limit_train,
+        config.limit_test,
+        config.val_split,
     )
+    if skipped and dist.is_main:
+        _warner(console)(
+            f"skipped {skipped} entries of {config.data} that are not .png/.jpg/.jpeg images"
+        )
     model = build_tree(spec.tree(), config.max_params)
     if init_from is not None:
         _init_from(model, Path(init_from), spec, console)
@@ -205,7 +219,7 @@ def _train(spec, config, out, resume, console, on_step, dist, init_from=None) ->
             model,
             data.test_images,
             data.test_labels,
-            CLASS_NAMES,
+            data.class_names,
             bf16=bf16,
             channels_last=config.channels_last,
             shard=(dist.rank, dist.world),
