@@ -18,6 +18,7 @@ everything else that trains, exports or imports weights, marked slow.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shlex
@@ -86,7 +87,7 @@ def read_blocks(doc: Path) -> list[Block]:
 
 
 def attach_text_blocks(blocks: list[Block]) -> None:
-    for block, following in zip(blocks, blocks[1:], strict=False):
+    for block, following in itertools.pairwise(blocks):
         if block.lang in {"sh", "bash"} and following.lang == "text":
             gap = following.line - (block.line + len(block.body) + 1)
             if gap <= 2:
