@@ -310,3 +310,30 @@ def test_yaml_spec_block_loads(block: Block) -> None:
     if block.skip is not None:
         pytest.skip(f"{block.place}: {block.skip}")
     load_spec_text(text, base_dir=ROOT)
+
+
+def synopsis(doc: Path, command: str) -> str:
+    """The ```text block of ``doc`` that starts with ``archc COMMAND``."""
+    for block in read_blocks(doc):
+        if block.lang == "text" and block.body and block.body[0].startswith(f"archc {command} "):
+            return "\n".join(block.body)
+    raise AssertionError(f"{doc.name} has no synopsis of archc {command}")
+
+
+@pytest.mark.parametrize("command", ["train", "eval"])
+def test_training_synopsis_lists_every_option(command: str) -> None:
+    import typer
+
+    from archcompile.cli import app
+
+    group = typer.main.get_command(app)
+    options = [
+        opt
+        for param in group.commands[command].params  # type: ignore[attr-defined]
+        if param.param_type_name == "option"
+        for opt in param.opts
+        if opt.startswith("--") and opt != "--help"
+    ]
+    text = synopsis(ROOT / "docs" / "training.md", command)
+    missing = [opt for opt in options if not re.search(re.escape(opt) + r"\b", text)]
+    assert not missing, f"docs/training.md's archc {command} synopsis omits {missing}"
