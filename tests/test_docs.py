@@ -12,7 +12,8 @@ in order, whitespace normalized; a ``...`` line elides any number of lines.
 A block that cannot run here says why in its fence info string, e.g.
 ```sh {skip: trains for 25 minutes}; a block with a command other than
 ``archc`` or ``python`` and no such reason fails. Training commands are
-shortened (``--max-steps 2 --limit-train 64 --limit-test 32``) and, with
+shortened (``--max-steps 2 --limit-train 64 --limit-test 32``, more training
+images for a larger ``--batch-size``) and, with
 everything else that trains, exports or imports weights, marked slow.
 """
 
@@ -39,7 +40,7 @@ SHELL_LANGS = {"sh", "bash", "console"}
 RUNNABLE = {"archc", "python"}
 SLOW_SUBCOMMANDS = {"train", "eval", "export", "import-weights"}
 COPIED = ["specs", "tests/specs", "tests/bad_specs", "schema"]
-SHORTEN_TRAIN = ["--max-steps", "2", "--limit-train", "64", "--limit-test", "32"]
+SHORTEN_TRAIN = ["--max-steps", "2", "--limit-test", "32", "--limit-train"]
 DROPPED_TRAIN_OPTIONS = {"--epochs", "--max-steps", "--limit-train", "--limit-test"}
 FENCE = re.compile(r"^```(\w*)\s*(?:\{\s*(\w+)\s*:\s*(.*?)\s*\})?\s*$")
 COMMAND_TIMEOUT_S = 300
@@ -124,8 +125,6 @@ def parse_commands(block: Block) -> list[Command]:
     if block.lang == "console":
         return parse_console(lines)
     commands = [Command(ln.strip()) for ln in lines if ln.strip() and not ln.startswith("#")]
-    if commands and block.text_after is not None:
-        commands[-1].expected = block.text_after
     return commands
 
 
@@ -168,10 +167,17 @@ def shorten(command: str) -> str:
     words = words_of(command)
     if words[:2] == ["archc", "train"]:
         kept = drop_options(words, DROPPED_TRAIN_OPTIONS)
-        return shlex.join(kept + SHORTEN_TRAIN)
+        return shlex.join([*kept, *SHORTEN_TRAIN, str(train_images_for(words))])
     if words[:2] == ["archc", "eval"] and "--limit-test" not in words:
         return shlex.join(words + ["--limit-test", "32"])
     return command
+
+
+def train_images_for(words: list[str]) -> int:
+    """Enough training images for one batch: 64, or two batches of --batch-size."""
+    if "--batch-size" in words:
+        return max(64, 2 * int(words[words.index("--batch-size") + 1]))
+    return 64
 
 
 def drop_options(words: list[str], options: set[str]) -> list[str]:
@@ -293,11 +299,15 @@ def test_shell_block_runs_as_documented(
     others = unrunnable(block)
     assert not others, f"{block.place}: runs {others}; mark the block {{skip: why}}"
     cwd = workspace_for(block, workspaces, tmp_path_factory.getbasetemp() / "docs")
+    printed = ""
     for command in parse_commands(block):
         result = run_shell(shorten(command.line), cwd)
         where = f"{block.place}: $ {command.line}"
         assert result.returncode == expected_exit(command), f"{where}\n{result.stdout}"
         assert_shows(command.expected, result.stdout, where)
+        printed += result.stdout
+    if block.text_after is not None:
+        assert_shows(block.text_after, printed, f"{block.place} (the text block after it)")
 
 
 @pytest.mark.parametrize("block", [pytest.param(b, id=b.place) for b in SPEC_BLOCKS])
