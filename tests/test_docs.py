@@ -7,7 +7,8 @@ repository's specs, one copy per doc file, blocks in document order (a later
 block may use what an earlier one wrote). In ```console blocks the lines after
 a ``$ `` command are its expected output; an ```sh block's expected output is
 the ```text block right after it. Expected lines must appear in the real output
-in order, whitespace normalized; a ``...`` line elides any number of lines.
+in order, whitespace normalized and figures in e-notation (measured
+differences) not compared; a ``...`` line elides any number of lines.
 
 A block that cannot run here says why in its fence info string, e.g.
 ```sh {skip: trains for 25 minutes}; a block with a command other than
@@ -206,8 +207,13 @@ def expected_exit(command: Command) -> int:
     return 0
 
 
+MEASURED = re.compile(r"\b\d\.\d+e[-+]\d+\b")
+
+
 def normalize(line: str) -> str:
-    return " ".join(line.split())
+    """Whitespace collapsed; a measured figure in e-notation (a max abs
+    difference of a random batch) stands for any such figure."""
+    return MEASURED.sub("<measured>", " ".join(line.split()))
 
 
 def chunks_of(expected: list[str]) -> list[list[str]]:
