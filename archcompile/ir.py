@@ -145,5 +145,30 @@ class Graph(_Node):
 
 INPUT = "input"
 
+
+def block_reads(blocks: list[Block]) -> dict[str, tuple[str, ...]]:
+    """What each block reads: what its first node's ``from:`` names, else the
+    block before it (the first block reads the network input)."""
+    reads: dict[str, tuple[str, ...]] = {}
+    previous = INPUT
+    for block in blocks:
+        reads[block.name] = (block.body[0].reads if block.body else ()) or (previous,)
+        previous = block.name
+    return reads
+
+
+def reached(reads: dict[str, tuple[str, ...]], names: list[str]) -> set[str]:
+    """The blocks ``names`` need, themselves included, following ``reads``."""
+    seen: set[str] = set()
+    stack = list(names)
+    while stack:
+        name = stack.pop()
+        if name in seen or name not in reads:
+            continue
+        seen.add(name)
+        stack += reads[name]
+    return seen
+
+
 BranchNode.model_rebuild()
 CallNode.model_rebuild()

@@ -119,3 +119,10 @@ def bind(dim: Dim, names: dict[str, object]) -> Dim:
             return None
         result = result + coeff * value  # type: ignore[operator]
     return result
+
+
+def has_expr(value: object) -> bool:
+    """Written with a ``$name``: an Expr, or a list or tuple holding one."""
+    if isinstance(value, Expr):
+        return True
+    return isinstance(value, (list, tuple)) and any(has_expr(v) for v in value)

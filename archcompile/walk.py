@@ -22,7 +22,7 @@ from archcompile.shapes import (
     format_shape,
     join_shapes,
 )
-from archcompile.symbolic import Expr, bind, substitute
+from archcompile.symbolic import Expr, bind, has_expr, substitute
 from archcompile.tree import Step
 
 if TYPE_CHECKING:
@@ -147,7 +147,7 @@ class Walk:
     def layer(self, node: LayerNode, name: str, shape, sym) -> Step:
         kind = node.op.kind
         step = Step(name, kind, node, shape, None, sym_in=sym)
-        written = {k: v for k, v in node.op if symbolic_value(v)}  # fields written $name
+        written = {k: v for k, v in node.op if has_expr(v)}  # fields written $name
         if self.concrete:
             op = node.op.model_copy(
                 update={k: substitute(v, self.values) for k, v in written.items()}
@@ -164,7 +164,7 @@ class Walk:
                 symbols = {k: bound(v, self.env) for k, v in symbols.items()}
             if self.top:
                 symbols = {k: substitute(v, self.a.baked) for k, v in symbols.items()}
-            if self.concrete and sym == shape and not any(map(symbolic_value, symbols.values())):
+            if self.concrete and sym == shape and not any(map(has_expr, symbols.values())):
                 step.sym, step.sym_calls = step.shape, step.calls  # nothing symbolic here
             else:
                 op = node.op.model_copy(update=symbols)
@@ -201,7 +201,7 @@ class Walk:
         result: dict[str, Any] = {}
         for param, value in zip(definition.params, node.arguments):
             value = bound(value, known)
-            if symbolic_value(value):
+            if has_expr(value):
                 return None
             result.update(zip(param, value) if isinstance(param, tuple) else [(param, value)])
         return result
@@ -231,11 +231,6 @@ class Walk:
             return join_shapes(mode, shapes, names=names, what=what)
         except ShapeProblem as problem:
             raise self.trace.error(problem, node.origin, received) from None
-
-
-def symbolic_value(value: Any) -> bool:
-    """Written with a ``$name``: an Expr, or a pair holding one."""
-    return isinstance(value, Expr) or isinstance(value, tuple) and any(map(symbolic_value, value))
 
 
 def bound(value: Any, env: dict[str, Any]) -> Any:

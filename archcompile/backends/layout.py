@@ -20,7 +20,16 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from archcompile.ir import INPUT, BranchNode, CallNode, Graph, JoinNode, LayerNode, Node
+from archcompile.ir import (
+    BranchNode,
+    CallNode,
+    Graph,
+    JoinNode,
+    LayerNode,
+    Node,
+    block_reads,
+    reached,
+)
 from archcompile.lowering import ModuleCall
 
 
@@ -127,22 +136,12 @@ def keyed(children: list[Child]) -> list[tuple[str, Child]]:
 def wiring(graph: Graph) -> list[tuple[str, tuple[str, ...], str | None, bool]]:
     """For each block: (name, the values it reads, a join mode or None, whether
     only training-only outputs need it)."""
-    result = []
-    previous = INPUT
-    needs: dict[str, tuple[str, ...]] = {}
-    for block in graph.blocks:
-        first = block.body[0]
-        reads = first.reads or (previous,)
-        mode = first.mode if isinstance(first, JoinNode) else None
-        needs[block.name] = reads
-        result.append((block.name, reads, mode))
-        previous = block.name
-    needed: set[str] = set()
-    stack = [o.name for o in graph.outputs if not o.training_only]
-    while stack:
-        name = stack.pop()
-        if name in needed or name == INPUT:
-            continue
-        needed.add(name)
-        stack += needs[name]
-    return [(name, reads, mode, name not in needed) for name, reads, mode in result]
+    reads = block_reads(graph.blocks)
+    needed = reached(reads, [o.name for o in graph.outputs if not o.training_only])
+    return [
+        (b.name, reads[b.name], _join_mode(b.body[0]), b.name not in needed) for b in graph.blocks
+    ]
+
+
+def _join_mode(first: Node) -> str | None:
+    return first.mode if isinstance(first, JoinNode) else None

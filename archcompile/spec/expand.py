@@ -44,13 +44,12 @@ from archcompile.spec.scope import (
     Scope,
     Value,
     Where,
-    has_expr,
     tupled,
 )
 from archcompile.spec.source import SourceMap, SpecPath, format_path
 from archcompile.spec.wiring import Body, check_reached, split_item, wiring
 from archcompile.spec.wiring import outputs as wired_outputs
-from archcompile.symbolic import Expr
+from archcompile.symbolic import Expr, has_expr
 
 
 @dataclass

@@ -13,7 +13,6 @@ from typing import Any
 
 from archcompile.spec.schema import DefinitionDoc
 from archcompile.spec.source import SourceMap, SpecPath
-from archcompile.symbolic import Expr
 
 
 @dataclass(frozen=True)
@@ -56,14 +55,6 @@ class Scope:
 
 class Abort(Exception):
     """Stop expanding one item; its diagnostic is already recorded."""
-
-
-def has_expr(value: Any) -> bool:
-    if isinstance(value, Expr):
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(has_expr(v) for v in value)
-    return False
 
 
 def tupled(value: Any) -> Any:

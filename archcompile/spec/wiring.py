@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from archcompile.errors import clipped_repr
-from archcompile.ir import INPUT, Output
+from archcompile.ir import INPUT, Output, block_reads, reached
 from archcompile.spec.names import attribute_problem, did_you_mean
 from archcompile.spec.scope import Abort
 from archcompile.spec.source import SourceMap, SpecPath
@@ -206,21 +206,9 @@ def check_reached(
 ) -> None:
     """Every block must feed an output: a block nothing reads is a mistake
     (and would be dead code in the generated ``forward``)."""
-    reads: dict[str, tuple[str, ...]] = {}
-    previous = INPUT
+    needed = reached(block_reads(blocks), [o.name for o in outputs])
     for block in blocks:
-        reads[block.name] = block.body[0].reads or (previous,) if block.body else (previous,)
-        previous = block.name
-    reached: set[str] = set()
-    stack = [o.name for o in outputs]
-    while stack:
-        name = stack.pop()
-        if name in reached or name not in reads:
-            continue
-        reached.add(name)
-        stack += reads[name]
-    for block in blocks:
-        if block.name not in reached:
+        if block.name not in needed:
             expander.error(
                 smap,
                 ("blocks", block.name),
