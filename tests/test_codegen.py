@@ -259,3 +259,24 @@ def test_long_branch_and_layer_names_stay_ruff_clean(length: int, tmp_path: Path
     path = tmp_path / "long.py"
     path.write_text(archcompile.generate_source(spec))
     assert_ruff_accepts(path)
+
+
+def test_derived_widths_stay_expressions_of_the_class_arguments(tmp_path: Path) -> None:
+    """``$planes * 4`` and a default computed from the arguments (``$b // 64``)
+    stay expressions of a class's own parameters: one class serves every use
+    (it was an internal error, or a class per use naming undefined variables)."""
+    text = (
+        "archc: 1\nname: Widths\ninput: [8, 8, 8]\nparams: {bw: 64}\n"
+        "define:\n  blk:\n    params: [planes, b, {width: $b // 64 * $planes}]\n"
+        "    layers:\n      - conv: {out: $width, kernel: 1}\n"
+        "      - conv: {out: $planes * 4, kernel: 1}\n"
+        "blocks:\n  body: [{blk: [2, $bw]}, {blk: [3, $bw]}]\n"
+    )
+    source = archcompile.generate_source(text)
+    assert source.count("class Blk") == 1
+    assert "nn.Conv2d(width, 4 * planes, kernel_size=1)" in source
+    generated = _module(source, tmp_path, "widths").Widths()
+    live = archcompile.build(text)
+    live.load_state_dict(generated.state_dict(), strict=True)
+    x = torch.randn(2, 8, 8, 8)
+    assert torch.equal(generated(x), live(x))
