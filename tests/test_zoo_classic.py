@@ -263,6 +263,90 @@ def torchvision_densenet121() -> Entries:
     return entries + _bn("features.norm5", c) + _linear("classifier", 1000, c)
 
 
+def _basic(key: str, cin: int, out: int, kh: int, kw: int | None = None) -> Entries:
+    """torchvision's BasicConv2d: ``conv`` without bias, ``bn``."""
+    return _conv(f"{key}.conv", out, cin, kh, kw) + _bn(f"{key}.bn", out)
+
+
+def _inception(key: str, members: list[tuple]) -> Entries:
+    return [e for name, *args in members for e in _basic(f"{key}.{name}", *args)]
+
+
+def torchvision_inception_v3() -> Entries:
+    """torchvision.models.inception_v3(aux_logits=True): the BasicConv2d
+    members of each module (in, out, kernel), in registration order."""
+    entries = _basic("Conv2d_1a_3x3", 3, 32, 3) + _basic("Conv2d_2a_3x3", 32, 32, 3)
+    entries += _basic("Conv2d_2b_3x3", 32, 64, 3) + _basic("Conv2d_3b_1x1", 64, 80, 1)
+    entries += _basic("Conv2d_4a_3x3", 80, 192, 3)
+    for key, cin, pool in (("Mixed_5b", 192, 32), ("Mixed_5c", 256, 64), ("Mixed_5d", 288, 64)):
+        entries += _inception(
+            key,
+            [
+                ("branch1x1", cin, 64, 1),
+                ("branch5x5_1", cin, 48, 1),
+                ("branch5x5_2", 48, 64, 5),
+                ("branch3x3dbl_1", cin, 64, 1),
+                ("branch3x3dbl_2", 64, 96, 3),
+                ("branch3x3dbl_3", 96, 96, 3),
+                ("branch_pool", cin, pool, 1),
+            ],
+        )
+    entries += _inception(
+        "Mixed_6a",
+        [
+            ("branch3x3", 288, 384, 3),
+            ("branch3x3dbl_1", 288, 64, 1),
+            ("branch3x3dbl_2", 64, 96, 3),
+            ("branch3x3dbl_3", 96, 96, 3),
+        ],
+    )
+    for key, c7 in (("Mixed_6b", 128), ("Mixed_6c", 160), ("Mixed_6d", 160), ("Mixed_6e", 192)):
+        entries += _inception(
+            key,
+            [
+                ("branch1x1", 768, 192, 1),
+                ("branch7x7_1", 768, c7, 1),
+                ("branch7x7_2", c7, c7, 1, 7),
+                ("branch7x7_3", c7, 192, 7, 1),
+                ("branch7x7dbl_1", 768, c7, 1),
+                ("branch7x7dbl_2", c7, c7, 7, 1),
+                ("branch7x7dbl_3", c7, c7, 1, 7),
+                ("branch7x7dbl_4", c7, c7, 7, 1),
+                ("branch7x7dbl_5", c7, 192, 1, 7),
+                ("branch_pool", 768, 192, 1),
+            ],
+        )
+    entries += _inception("AuxLogits", [("conv0", 768, 128, 1), ("conv1", 128, 768, 5)])
+    entries += _linear("AuxLogits.fc", 1000, 768)
+    entries += _inception(
+        "Mixed_7a",
+        [
+            ("branch3x3_1", 768, 192, 1),
+            ("branch3x3_2", 192, 320, 3),
+            ("branch7x7x3_1", 768, 192, 1),
+            ("branch7x7x3_2", 192, 192, 1, 7),
+            ("branch7x7x3_3", 192, 192, 7, 1),
+            ("branch7x7x3_4", 192, 192, 3),
+        ],
+    )
+    for key, cin in (("Mixed_7b", 1280), ("Mixed_7c", 2048)):
+        entries += _inception(
+            key,
+            [
+                ("branch1x1", cin, 320, 1),
+                ("branch3x3_1", cin, 384, 1),
+                ("branch3x3_2a", 384, 384, 1, 3),
+                ("branch3x3_2b", 384, 384, 3, 1),
+                ("branch3x3dbl_1", cin, 448, 1),
+                ("branch3x3dbl_2", 448, 384, 3),
+                ("branch3x3dbl_3a", 384, 384, 1, 3),
+                ("branch3x3dbl_3b", 384, 384, 3, 1),
+                ("branch_pool", cin, 192, 1),
+            ],
+        )
+    return entries + _linear("fc", 1000, 2048)
+
+
 def _densenet_key(key: str) -> str:
     """This spec's name for a torchvision DenseNet key: no ``features.``
     prefix, and a dense block's layers numbered from 0 (see the spec)."""
@@ -281,6 +365,7 @@ TORCHVISION_STATE = {
     "wide_resnet50_2": lambda: torchvision_resnet(True, (3, 4, 6, 3), width_per_group=128),
     "vgg16_bn": torchvision_vgg16_bn,
     "squeezenet1_1": torchvision_squeezenet1_1,
+    "inception_v3": torchvision_inception_v3,
 }
 
 
@@ -311,3 +396,22 @@ def _numel(shape: tuple[int, ...]) -> int:
     for size in shape:
         total *= size
     return total
+
+
+@pytest.mark.slow
+def test_inception_v3_returns_its_aux_logits_in_training_only() -> None:
+    model = archcompile.build(_path("inception_v3"))
+    x = torch.randn(2, 3, 299, 299)
+    with torch.no_grad():
+        out = model.train()(x)
+        assert out._fields == ("fc", "AuxLogits")
+        assert [tuple(t.shape) for t in out] == [(2, 1000), (2, 1000)]
+        assert model.eval()(x).shape == (2, 1000)  # the logits alone, as torchvision
+
+
+def test_inception_v3_aux_loss_weight() -> None:
+    outputs = archcompile.load(_path("inception_v3")).graph.outputs
+    assert [(o.name, o.training_only, o.loss_weight) for o in outputs] == [
+        ("fc", False, 1.0),
+        ("AuxLogits", True, 0.4),
+    ]
