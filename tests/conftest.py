@@ -20,6 +20,33 @@ def spec_id(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
 
 
+# torchvision's ImageNet networks in the zoo take seconds per forward pass at
+# their 224x224 input; tests/test_zoo_classic.py checks their shapes, counts
+# and generated source at a small input, so the tests that run every spec
+# forward (or script it) run them only in `make test-slow`.
+HEAVY_SPECS = {
+    ROOT / "specs" / "zoo" / f"{name}.yaml"
+    for name in (
+        "resnet18",
+        "resnet50",
+        "resnext50_32x4d",
+        "wide_resnet50_2",
+        "vgg16_bn",
+        "squeezenet1_1",
+        "densenet121",
+        "inception_v3",
+    )
+}
+
+
+def spec_params(paths: list[Path]) -> list:
+    """``paths`` as parameters named by :func:`spec_id`, the heavy ones slow."""
+    return [
+        pytest.param(p, id=spec_id(p), marks=[pytest.mark.slow] if p in HEAVY_SPECS else [])
+        for p in paths
+    ]
+
+
 def assert_ruff_accepts(path: Path) -> None:
     """``ruff check`` and ``ruff format --check`` with ruff's default settings
     (``--isolated``: not this project's configuration) pass on ``path``."""
