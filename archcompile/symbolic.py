@@ -219,8 +219,8 @@ def divide(op: str, a: Any, b: Any) -> Any:
     if is_number(b) and b == 0:
         raise DivisionByZero(op)
     if _symbolic(a, b):
-        if op == "/" and is_number(b):
-            return Expr.of(a) * (1 / b)
+        # kept as written, never as a product by 1 / b: int(49 * (49 / 49)) is
+        # 49, int(49 * (0.02040816326530612 * 49)) is 48
         return _wrap(op, a, b)
     if op == "/":
         return a / b

@@ -280,3 +280,19 @@ def test_derived_widths_stay_expressions_of_the_class_arguments(tmp_path: Path) 
     live.load_state_dict(generated.state_dict(), strict=True)
     x = torch.randn(2, 8, 8, 8)
     assert torch.equal(generated(x), live(x))
+
+
+def test_true_division_is_kept_as_written(tmp_path: Path) -> None:
+    """``$w / 49`` is Python's division, in the count and in the source: not a
+    product by the reciprocal, which truncates int(49 * (49 / 49)) to 48."""
+    text = (
+        "archc: 1\nname: Div\ninput: [4, 8, 8]\n"
+        "define:\n  blk:\n    params: [c, w]\n"
+        "    layers: [{conv: {out: int($c * ($w / 49)), kernel: 1}}]\n"
+        "blocks:\n  body: [{blk: [49, 49]}]\n"
+    )
+    assert archcompile.shapes(text).total_params == 4 * 49 + 49
+    source = archcompile.generate_source(text)
+    assert "nn.Conv2d(in_channels, int(c * (w / 49)), kernel_size=1)" in source
+    generated = _module(source, tmp_path, "div").Div()
+    assert sum(p.numel() for p in generated.parameters()) == 4 * 49 + 49
