@@ -347,17 +347,6 @@ def torchvision_inception_v3() -> Entries:
     return entries + _linear("fc", 1000, 2048)
 
 
-def _densenet_key(key: str) -> str:
-    """This spec's name for a torchvision DenseNet key: no ``features.``
-    prefix, and a dense block's layers numbered from 0 (see the spec)."""
-    key = key.removeprefix("features.")
-    block, _, rest = key.partition(".denselayer")
-    if not rest:
-        return key
-    number, _, member = rest.partition(".")
-    return f"{block}.{int(number) - 1}.{member}"
-
-
 TORCHVISION_STATE = {
     "resnet18": lambda: torchvision_resnet(False, (2, 2, 2, 2)),
     "resnet50": lambda: torchvision_resnet(True, (3, 4, 6, 3)),
@@ -365,6 +354,7 @@ TORCHVISION_STATE = {
     "wide_resnet50_2": lambda: torchvision_resnet(True, (3, 4, 6, 3), width_per_group=128),
     "vgg16_bn": torchvision_vgg16_bn,
     "squeezenet1_1": torchvision_squeezenet1_1,
+    "densenet121": torchvision_densenet121,
     "inception_v3": torchvision_inception_v3,
 }
 
@@ -379,12 +369,6 @@ def test_state_dict_is_torchvisions(name: str) -> None:
     expected = TORCHVISION_STATE[name]()
     assert sum(_numel(s) for k, s in expected if _learned(k)) == TORCHVISION_PARAMS[name]
     assert _state(name) == expected
-
-
-def test_densenet_state_dict_is_torchvisions_renamed() -> None:
-    expected = torchvision_densenet121()
-    assert sum(_numel(s) for k, s in expected if _learned(k)) == TORCHVISION_PARAMS["densenet121"]
-    assert _state("densenet121") == [(_densenet_key(k), s) for k, s in expected]
 
 
 def _learned(key: str) -> bool:
