@@ -123,6 +123,7 @@ class _Generator:
             signature=_signature(signature),
             unpack=unpack,
             attributes=attributes,
+            init=self.init_lines(),
             forward=forward.lines,
         )
 
@@ -195,9 +196,27 @@ class _Generator:
             doc=docstring_text("\n".join(doc), INDENT),
             signature=_signature(signature),
             attributes=attributes,
+            init=self.init_lines(),
             forward=forward.lines,
             returns=self._return_type(several),
         )
+
+    def init_lines(self) -> list[str]:
+        """``init:`` as torchvision writes it: one loop over ``self.modules()``,
+        the rules in order (what :func:`torch_build.apply_init` runs)."""
+        rules = self.graph.init
+        if not rules:
+            return []
+        lines = [f"{INDENT * 2}for m in self.modules():"]
+        for rule in rules:
+            names = [f"nn.{c}" for c in rule.classes]
+            test = f"isinstance(m, {names[0] if len(names) == 1 else '(' + ', '.join(names) + ')'})"
+            if rule.param == "bias":
+                test += " and m.bias is not None"
+            kwargs = {k: src(v) for k, v in rule.kwargs}
+            lines.append(f"{INDENT * 3}if {test}:")
+            lines += layout(call(f"nn.init.{rule.fn}", f"m.{rule.param}", **kwargs), INDENT * 4)
+        return lines
 
     def _block(self, printer, forward: Forward, attributes, block, step, guard: bool) -> None:
         steps = step.children

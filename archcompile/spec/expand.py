@@ -33,6 +33,7 @@ from archcompile.layers import COMBINATORS, LAYER_KINDS
 from archcompile.limits import Limits
 from archcompile.spec.composite import CompositeBlocks
 from archcompile.spec.diagnose import validation_diagnostics
+from archcompile.spec.init import init_rules
 from archcompile.spec.names import (
     attribute_problem,
     did_you_mean,
@@ -110,6 +111,9 @@ class Expander(CompositeBlocks):
             }
         )
         self.defaults = self._defaults(scope)
+        init, problems = init_rules(self.spec.init, self.smap)
+        for problem in problems:
+            self.report(problem)
         blocks = []
         for name, items in self.spec.blocks.items():
             path: SpecPath = ("blocks", name)
@@ -170,6 +174,7 @@ class Expander(CompositeBlocks):
                 for name, source in self.used.items()
             },
             structural_params=frozenset(self.structural),
+            init=init,
         )
 
     def _defaults(self, scope: Scope) -> dict[str, dict[str, Value]]:
