@@ -70,6 +70,10 @@ def test_auto_threads_leave_a_core_to_each_other_process() -> None:
 
 
 def test_governor_fixed_and_automatic(monkeypatch, keep_threads) -> None:
+    monkeypatch.setattr(threads, "runnable_others", lambda: 0)
+    # more threads than cores: only a fixed count gives that
+    ThreadGovernor.start(threads.cores() + 1)
+    assert torch.get_num_threads() == threads.cores() + 1
     ThreadGovernor.start(1)
     assert torch.get_num_threads() == 1
     others = iter([0, 1, 1])

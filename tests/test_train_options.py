@@ -260,3 +260,26 @@ def test_memory_format_is_applied(tmp_path: Path, monkeypatch, channels_last: bo
     conv = [m for m in built[0].modules() if isinstance(m, nn.Conv2d)][-1].weight  # 8 channels in
     assert conv.is_contiguous(memory_format=torch.channels_last) is channels_last
     assert conv.is_contiguous() is not channels_last
+
+
+@needs_data
+def test_seed_fixes_the_initialization(tmp_path: Path, monkeypatch) -> None:
+    """The seed decides the initial weights (the order of examples too: see
+    test_option_changes_the_first_loss[seed] and test_train.py)."""
+    initial = []
+
+    def recording(*args, **kwargs):
+        model = archcompile.backends.torch_build.build_tree(*args, **kwargs)
+        initial.append({k: v.clone() for k, v in model.state_dict().items()})
+        return model
+
+    monkeypatch.setattr(trainer, "build_tree", recording)
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        train(
+            archcompile.load_spec(TINY),
+            TrainConfig(max_steps=1, seed=seed, **QUICK),
+            tmp_path / name,
+        )
+    a, b, c = initial
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not any(torch.equal(a[k], c[k]) for k in a if k.endswith("weight"))
