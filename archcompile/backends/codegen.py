@@ -126,6 +126,12 @@ class _Generator:
             forward=forward.lines,
         )
 
+    @staticmethod
+    def _branch_module(printer, node, child) -> Any:
+        if child.branch in node.singles:
+            return printer.member(child.children[0])
+        return printer.sequential(child.children)
+
     def _member(self, printer, forward: Forward, attributes: list[str], attr, step) -> None:
         node = step.node
         if isinstance(node, JoinNode):
@@ -137,17 +143,20 @@ class _Generator:
             attributes += layout(printer.member(step), INDENT * 2, f"self.{attr} = ")
             forward.assign(node.name, call(f"self.{attr}", source), step.sym)
             return
+        if len(step.children) == 1 and branch_has_module(step.children[0].children):
+            # the other branches left out by their if:: this branch alone
+            child = step.children[0]
+            expr = self._branch_module(printer, node, child)
+            attributes += layout(expr, INDENT * 2, f"self.{child.branch} = ")
+            forward.assign(node.name, call(f"self.{child.branch}", source), step.sym)
+            return
         terms = []  # a concat/add of branches: each branch on its own line
         for child in step.children:
             branch = child.branch
             if not branch_has_module(child.children):
                 terms.append(source)
                 continue
-            expr = (
-                printer.member(child.children[0])
-                if branch in node.singles
-                else printer.sequential(child.children)
-            )
+            expr = self._branch_module(printer, node, child)
             attributes += layout(expr, INDENT * 2, f"self.{branch} = ")
             forward.lines += layout(call(f"self.{branch}", source), INDENT * 2, f"{branch} = ")
             forward.lines.append(shape_comment(child.sym))
