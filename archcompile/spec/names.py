@@ -56,7 +56,9 @@ HELPER_CLASSES = frozenset({"Add", "Concat"})
 
 #: names a generated composite class gives its input: its first __init__
 #: argument, and the height and width in its shape comments
-CLASS_INPUT_NAMES = frozenset({"in_channels", "in_features", "H", "W"})
+#: names a generated class takes for its input, and the ``$in_...`` names of
+#: a block's input in spec expressions
+CLASS_INPUT_NAMES = frozenset({"in_channels", "in_features", "H", "W", "in_height", "in_width"})
 
 
 def identifier_problem(name: str, what: str) -> str | None:
