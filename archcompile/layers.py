@@ -375,6 +375,8 @@ class Linear(LayerSpec):
     module_fields: ClassVar[frozenset[str]] = frozenset({"activation"})
 
 
+from archcompile.layers_tokens import TOKEN_MODELS
+
 _MODELS: tuple[type[LayerSpec], ...] = (
     Conv,
     MaxPool,
@@ -392,6 +394,7 @@ _MODELS: tuple[type[LayerSpec], ...] = (
     Dropout,
     Flatten,
     Linear,
+    *TOKEN_MODELS,
 )
 
 #: the registry: YAML name of each kind -> its model

@@ -161,3 +161,8 @@ LOWERING: dict[str, Callable[[Any, Shape], list[ModuleCall]]] = {
     "flatten": _plain("Flatten", "flatten"),
     "linear": _linear,
 }
+
+
+from archcompile.lowering_tokens import TOKEN_LOWERING
+
+LOWERING.update(TOKEN_LOWERING)

@@ -280,3 +280,9 @@ def infer_shapes(graph: Graph) -> Any:
     from archcompile.tree import annotate
 
     return annotate(graph)
+
+
+from archcompile.shapes_tokens import TOKEN_COUNT_RULES, TOKEN_SHAPE_RULES
+
+SHAPE_RULES.update(TOKEN_SHAPE_RULES)
+COUNT_RULES.update(TOKEN_COUNT_RULES)
