@@ -19,7 +19,7 @@ from archcompile.ir import BranchNode, CallNode, Graph, JoinNode, LayerNode, Ori
 from archcompile.lowering import ModuleCall
 from archcompile.modules import helper_name
 from archcompile.symbolic import Expr, substitute
-from archcompile.tree import Step
+from archcompile.tree import Step, class_width
 
 
 class Unexpressible(Exception):
@@ -142,7 +142,7 @@ class Printer:
     def instance(self, step: Step) -> Item:
         node: CallNode = step.node  # type: ignore[assignment]
         cls = step.cls
-        if step.sym_in is None or step.sym_in[0] is None:
+        if step.sym_in is None or class_width(step.sym_in) is None:
             raise fail(node.origin, f"the input size of {node.block} is not expressible")
         definition = self.graph.definitions[node.block]
         arguments = []
@@ -151,7 +151,7 @@ class Printer:
                 continue  # fixed in the class itself
             value = substitute(value, self.baked if self.top else self.fixed)
             arguments.append(src(value))
-        return call(cls.name, src(step.sym_in[0]), *arguments)  # type: ignore[union-attr]
+        return call(cls.name, src(class_width(step.sym_in)), *arguments)  # type: ignore[union-attr]
 
 
 def _leaves(param: Any) -> set[str]:

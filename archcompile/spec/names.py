@@ -59,8 +59,8 @@ HELPER_CLASSES = frozenset({"Add", "Concat"}) | frozenset(own_modules.registry()
 
 
 #: names a generated composite class gives its input: its first __init__
-#: argument, and the height and width in its shape comments
-CLASS_INPUT_NAMES = frozenset({"in_channels", "in_features", "H", "W"})
+#: argument, and the height, width or length in its shape comments
+CLASS_INPUT_NAMES = frozenset({"in_channels", "in_features", "H", "W", "L"})
 
 
 def identifier_problem(name: str, what: str) -> str | None:
