@@ -24,11 +24,12 @@ Shape = tuple[Dim, ...]
 def tokens(layer: L.LayerSpec, shape: Shape) -> tuple[Dim, Dim]:
     """The (length, width) of a sequence; a located problem for anything else."""
     if len(shape) != 2:
-        first = "patch_embed or to_tokens" if len(shape) == 3 else "a token layer"
         raise ShapeProblem(
             f"{layer.kind} expects tokens [N, L, D] but receives {format_shape(shape)}",
-            f"{'an image' if len(shape) == 3 else 'a vector'} is not a sequence: "
-            f"put {first} before it",
+            "an image becomes tokens with patch_embed or to_tokens"
+            if len(shape) == 3
+            else "a vector has no tokens: token layers come before flatten, token_mean "
+            "and take_token",
         )
     return shape  # type: ignore[return-value]
 

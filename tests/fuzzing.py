@@ -57,6 +57,7 @@ HOSTILE_NAMES = [
     "forward", "class", "_x", "__init__", "x", "nn", "self", "torch", "training", "to",
     "state_dict", "in_channels", "in_features", "H", "W", "match", "Tensor", "Inception",
     "9lives", "has space", "é", "", "Add", "Concat", "BasicBlock", "VggBlock", "ConvBn",
+    "Attention", "StochasticDepth", "LayerNorm2d", "F", "L", "TransformerBlock",
 ]  # fmt: skip
 HOSTILE_TEXT = [
     '"""', "'''", "\\", "\n", "\r", "\u2028", "#", 'import os; os.system("x")', "{{ x }}", "\t",
@@ -74,6 +75,7 @@ WORDS = (
 STRINGS = (
     WORDS
     + ["$num_classes", "$width", "$c", "$nope", "$", "same", "valid", "batch", "relu", "yes"]
+    + ["tanh", "none", "row", "transformer_block", "mixer_block", "convnext_block"]
     + HOSTILE_TEXT
 )
 NUMBERS = [0, 1, 2, 3, -1, -7, 2**31 - 1, 2**31, 2**63, 10**9, 10**30, 0.5, -0.25, 1e308, 1e-300]
