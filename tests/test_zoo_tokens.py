@@ -104,3 +104,12 @@ def test_blocks_are_written_in_the_standard_library() -> None:
     text = (ROOT / "archcompile" / "stdlib" / "blocks.yaml").read_text()
     for kind in ("transformer_block", "mixer_block", "convnext_block"):
         assert f"\n  {kind}:\n" in text
+
+
+@pytest.mark.slow
+def test_small_vit_trains_on_fashion_mnist(cli, tmp_path) -> None:
+    """specs/vit_tiny_fmnist.yaml goes through archc train (a few steps)."""
+    args = ["--max-steps", "3", "--batch-size", "8", "--limit-train", "32", "--limit-test", "16"]
+    result = cli("train", "specs/vit_tiny_fmnist.yaml", *args, "--out", tmp_path / "run")
+    assert result.code == 0, result.err
+    assert "final test accuracy" in result.out
