@@ -24,6 +24,8 @@ FORWARD_TESTS = {
     "test_generated_and_live_modules_are_interchangeable",
     "test_forward_shapes_match_static_inference_at_every_block",
     "test_macs_match_fvcore",
+    "test_torchscript_of_generated_source",
+    "test_torchscript_of_live_module",
 }
 
 
