@@ -1,4 +1,4 @@
-"""The token models of the zoo: ViT-B/16, ConvNeXt-T and Mixer-S/16.
+"""The token models of the zoo: ViT-B/16, ConvNeXt-T, Swin-T and Mixer-S/16.
 
 Parameter counts are torchvision's published figures (Mixer-S/16: a model
 written by hand from the paper, tests/reference/mlp_mixer.py); torchvision
@@ -26,10 +26,15 @@ COUNTS = {
     "specs/zoo/vit_b_16.yaml": 86_567_656,  # torchvision.models.vit_b_16
     "specs/zoo/convnext_tiny.yaml": 28_589_128,  # torchvision.models.convnext_tiny
     "specs/zoo/mlp_mixer_s16.yaml": 18_528_264,  # tests/reference/mlp_mixer.py
+    "specs/zoo/swin_t.yaml": 28_288_354,  # torchvision.models.swin_t
 }
 
 #: MACs per image as torchvision publishes them (GFLOPS, counted as MACs)
-TORCHVISION_GMACS = {"specs/zoo/vit_b_16.yaml": 17.56, "specs/zoo/convnext_tiny.yaml": 4.46}
+TORCHVISION_GMACS = {
+    "specs/zoo/vit_b_16.yaml": 17.56,
+    "specs/zoo/convnext_tiny.yaml": 4.46,
+    "specs/zoo/swin_t.yaml": 4.49,
+}
 
 
 @pytest.mark.parametrize("path", sorted(COUNTS))
@@ -102,7 +107,7 @@ def test_mixer_equals_the_hand_written_reference() -> None:
 def test_blocks_are_written_in_the_standard_library() -> None:
     """The three blocks are YAML definitions of the standard library, not Python."""
     text = (ROOT / "archcompile" / "stdlib" / "blocks.yaml").read_text()
-    for kind in ("transformer_block", "mixer_block", "convnext_block"):
+    for kind in ("transformer_block", "mixer_block", "convnext_block", "swin_block"):
         assert f"\n  {kind}:\n" in text
 
 
