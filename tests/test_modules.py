@@ -148,7 +148,10 @@ def test_window_attention_is_swins(shift: int) -> None:
     x = torch.randn(2, 64, 8)
     with torch.no_grad():
         torch.testing.assert_close(module(x), _window_attention_by_hand(module, x))
-    # the index and the shift mask are buffers kept out of the state_dict
+        scripted = torch.jit.script(module)
+        assert torch.equal(scripted(x), module(x))
+        assert list(scripted.state_dict()) == list(module.state_dict())
+    # the position index and the shift mask are computed: no buffers
     assert list(module.state_dict()) == [
         "relative_position_bias_table",
         "qkv.weight",
@@ -164,3 +167,11 @@ def test_merge_patches_is_torchvisions_order() -> None:
     grid = torch.arange(16.0).reshape(1, 16, 1)  # a 4x4 grid, token i has value i
     merged = modules.load("MergePatches")(4, 4)(grid)
     assert merged.tolist() == [[[0, 4, 1, 5], [2, 6, 3, 7], [8, 12, 9, 13], [10, 14, 11, 15]]]
+
+
+def test_helper_files_may_import_only_torch() -> None:
+    """A helper class is copied into files that import only torch: a helper
+    file importing anything else is refused when the package is read."""
+    text = "import os\nfrom torch import Tensor, nn\n"
+    with pytest.raises(ValueError, match="may only use"):
+        modules._imports_of(ast.parse(text), text)

@@ -28,29 +28,30 @@ class WindowAttention(nn.Module):
             torch.zeros(span * span, heads)
         )
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
-        grid = torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij")
-        coords = torch.stack(grid).flatten(1)
-        offsets = (
-            (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + window - 1
-        )
-        index = (offsets[:, :, 0] * span + offsets[:, :, 1]).flatten()
-        self.register_buffer("relative_position_index", index, persistent=False)
-        self.register_buffer("shift_mask", self._shift_mask(), persistent=False)
 
-    def _shift_mask(self) -> Tensor:
-        w, s = self.window, self.shift
-        if s == 0:
-            return torch.zeros(1, 1, w * w, w * w)
-        region = torch.zeros(self.height, self.width)
-        count = 0
-        for h in ((0, -w), (-w, -s), (-s, self.height)):
-            for v in ((0, -w), (-w, -s), (-s, self.width)):
-                region[h[0] : h[1], v[0] : v[1]] = count
-                count += 1
-        region = region.view(self.height // w, w, self.width // w, w)
-        region = region.permute(0, 2, 1, 3).reshape(-1, w * w)
+    def _bias(self, x: Tensor) -> Tensor:
+        """Relative position bias [heads, w*w, w*w] (computed, not a buffer: the
+        state_dict holds parameters only, in TorchScript too)."""
+        w = self.window
+        cell = torch.arange(w * w, device=x.device)
+        y, c = cell // w, cell % w
+        dy, dc = y[:, None] - y[None, :] + w - 1, c[:, None] - c[None, :] + w - 1
+        bias = self.relative_position_bias_table[(dy * (2 * w - 1) + dc).flatten()]
+        return bias.reshape(w * w, w * w, self.heads).permute(2, 0, 1)
+
+    def _mask(self, x: Tensor) -> Tensor:
+        """-100 between tokens of a window that the roll brought from different
+        regions of the grid: [windows, 1, w*w, w*w]."""
+        w, s, h, v = self.window, self.shift, self.height, self.width
+        rows, cols = torch.arange(h, device=x.device), torch.arange(v, device=x.device)
+        row_region = (rows >= h - w).long() + (rows >= h - s).long()
+        col_region = (cols >= v - w).long() + (cols >= v - s).long()
+        region = row_region[:, None] * 3 + col_region[None, :]
+        region = (
+            region.view(h // w, w, v // w, w).permute(0, 2, 1, 3).reshape(-1, w * w)
+        )
         differ = region.unsqueeze(1) - region.unsqueeze(2)
-        return differ.ne(0).float().mul(-100.0).unsqueeze(1)
+        return differ.ne(0).to(x.dtype).mul(-100.0).unsqueeze(1)
 
     def forward(self, x: Tensor) -> Tensor:
         n, d = x.size(0), x.size(2)
@@ -60,6 +61,9 @@ class WindowAttention(nn.Module):
             self.height // self.window,
             self.width // self.window,
         )
+        mask = self._bias(x)
+        if s > 0:
+            mask = mask + self._mask(x)
         x = x.reshape(n, self.height, self.width, d)
         if s > 0:
             x = torch.roll(x, shifts=(-s, -s), dims=(1, 2))
@@ -67,8 +71,6 @@ class WindowAttention(nn.Module):
         qkv = self.qkv(x.reshape(n, gh * gw, w * w, d))
         qkv = qkv.reshape(n, gh * gw, w * w, 3, self.heads, d // self.heads)
         qkv = qkv.permute(3, 0, 1, 4, 2, 5)
-        bias = self.relative_position_bias_table[self.relative_position_index]
-        mask = bias.reshape(w * w, w * w, self.heads).permute(2, 0, 1) + self.shift_mask
         x = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=mask)
         x = x.transpose(2, 3).reshape(n, gh, gw, w, w, d).permute(0, 1, 3, 2, 4, 5)
         x = x.reshape(n, self.height, self.width, d)
