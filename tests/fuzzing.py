@@ -57,6 +57,7 @@ HOSTILE_NAMES = [
     "forward", "class", "_x", "__init__", "x", "nn", "self", "torch", "training", "to",
     "state_dict", "in_channels", "in_features", "H", "W", "match", "Tensor", "Inception",
     "9lives", "has space", "é", "", "Add", "Concat", "BasicBlock", "VggBlock", "ConvBn",
+    "Attention", "StochasticDepth", "LayerNorm2d", "F", "L", "TransformerBlock",
 ]  # fmt: skip
 HOSTILE_TEXT = [
     '"""', "'''", "\\", "\n", "\r", "\u2028", "#", 'import os; os.system("x")', "{{ x }}", "\t",
@@ -83,6 +84,7 @@ EXPRESSIONS = [
 STRINGS = (
     WORDS
     + ["$num_classes", "$width", "$c", "$nope", "$", "same", "valid", "batch", "relu", "yes"]
+    + ["tanh", "none", "row", "transformer_block", "mixer_block", "convnext_block"]
     + EXPRESSIONS
     + HOSTILE_TEXT
 )
