@@ -144,6 +144,17 @@ class Output(_Node):
     loss_weight: float = 1.0
 
 
+class InitRule(_Node):
+    """One initialization of ``init:``: ``nn.init.<fn>(m.<param>, **kwargs)`` for
+    every module ``m`` of one of ``classes`` (``torch.nn`` names), in
+    ``self.modules()`` order, after the whole model is built."""
+
+    classes: tuple[str, ...]
+    param: Literal["weight", "bias"]
+    fn: str
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+
 class Graph(_Node):
     """A whole network."""
 
@@ -158,6 +169,8 @@ class Graph(_Node):
     #: a layer becomes (or reach a composite block through defaults): generated
     #: source bakes their values in instead of exposing them as arguments
     structural_params: frozenset[str] = frozenset()
+    #: ``init:``, applied in this order to each module (none: torch's default)
+    init: tuple[InitRule, ...] = ()
 
 
 INPUT = "input"

@@ -331,6 +331,9 @@ class GELU(LayerSpec):
     """Gaussian error linear unit."""
 
     kind: Literal["gelu"] = "gelu"
+    approximate: Literal["none", "tanh"] = Field(
+        "none", description="'tanh': the tanh approximation (GPT-2, MLP-Mixer in JAX)"
+    )
 
 
 class SiLU(LayerSpec):
@@ -365,7 +368,7 @@ class Flatten(LayerSpec):
 
 
 class Linear(LayerSpec):
-    """Fully connected layer on [N, features], optionally with an activation."""
+    """Fully connected layer on [N, features] or on the last axis of tokens [N, L, D]."""
 
     kind: Literal["linear"] = "linear"
     out: Channels
@@ -374,6 +377,8 @@ class Linear(LayerSpec):
     structural_fields: ClassVar[frozenset[str]] = frozenset({"activation"})
     module_fields: ClassVar[frozenset[str]] = frozenset({"activation"})
 
+
+from archcompile.layers_tokens import TOKEN_MODELS
 
 _MODELS: tuple[type[LayerSpec], ...] = (
     Conv,
@@ -392,6 +397,7 @@ _MODELS: tuple[type[LayerSpec], ...] = (
     Dropout,
     Flatten,
     Linear,
+    *TOKEN_MODELS,
 )
 
 #: the registry: YAML name of each kind -> its model

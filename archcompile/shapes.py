@@ -43,7 +43,9 @@ def _image(layer: L.LayerSpec, shape: Shape) -> tuple[Dim, Dim, Dim]:
     if len(shape) != 3:
         raise ShapeProblem(
             f"{layer.kind} expects an image [N, C, H, W] but receives {format_shape(shape)}",
-            "image layers must come before 'flatten'",
+            "tokens [N, L, D] become an image with to_image"
+            if len(shape) == 2
+            else "image layers must come before 'flatten'",
         )
     return shape  # type: ignore[return-value]
 
@@ -141,12 +143,12 @@ def _flatten_shape(layer: L.Flatten, shape: Shape) -> Shape:
 
 
 def _linear_shape(layer: L.Linear, shape: Shape) -> Shape:
-    if len(shape) != 1:
+    if len(shape) == 3:
         raise ShapeProblem(
-            f"linear expects [N, features] but receives {format_shape(shape)}",
+            f"linear expects [N, features] or tokens [N, L, D] but receives {format_shape(shape)}",
             "add '- flatten' before it",
         )
-    return (layer.out,)
+    return (*shape[:-1], layer.out)  # on the last axis of tokens
 
 
 SHAPE_RULES: dict[str, Callable[[Any, Shape], Shape]] = {
@@ -186,8 +188,9 @@ def _conv_counts(layer: L.Conv, inp: Shape, out: Shape) -> tuple[int, int]:
 
 
 def _linear_counts(layer: L.Linear, inp: Shape, out: Shape) -> tuple[int, int]:
-    features = inp[0]
-    return features * layer.out + (layer.out if layer.bias else 0), features * layer.out  # type: ignore[operator]
+    features, positions = inp[-1], _prod(inp[:-1])  # tokens: once per token
+    params = features * layer.out + (layer.out if layer.bias else 0)  # type: ignore[operator]
+    return params, positions * features * layer.out  # type: ignore[operator]
 
 
 def _batchnorm_counts(layer: L.BatchNorm, inp: Shape, out: Shape) -> tuple[int, int]:
@@ -280,3 +283,9 @@ def infer_shapes(graph: Graph) -> Any:
     from archcompile.tree import annotate
 
     return annotate(graph)
+
+
+from archcompile.shapes_tokens import TOKEN_COUNT_RULES, TOKEN_SHAPE_RULES
+
+SHAPE_RULES.update(TOKEN_SHAPE_RULES)
+COUNT_RULES.update(TOKEN_COUNT_RULES)

@@ -209,7 +209,7 @@ class Walk:
             self.trace.calls.pop()
             total(step)
         if self.symbolic:
-            spatial = (shape if self.top else sym)[1:] if len(sym) == 3 else None
+            spatial = _spatial(shape if self.top else sym)
             step.cls = self.a.class_for(node, len(sym), spatial, self.argument_values(node))
             out = self.a.call_sym(step.cls, node, sym, self.top, self.env)
             if self.top and out is not None and None in out:
@@ -339,6 +339,12 @@ def bound(value: Any, env: dict[str, Any]) -> Any:
         # (c * 4 stays c * 4; an atom such as c // 2 is computed like any sum)
         return evaluate(value, env)
     return value
+
+
+def _spatial(shape: Shape) -> tuple | None:
+    """The sizes a generated class may be written for: an image's height and
+    width, or the length of tokens."""
+    return {3: shape[1:], 2: shape[:1]}.get(len(shape))
 
 
 def input_names(shape: Shape | None) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import jinja2
 
+from archcompile import modules as own_modules
 from archcompile.backends.codegen_print import Forward, Printer, shape_comment, src
 from archcompile.backends.layout import branch_has_module, members, wiring
 from archcompile.backends.pyfmt import INDENT, Bracket, call, layout
@@ -81,12 +82,14 @@ class _Generator:
         self.uses_torch = False
         self.imports: set[str] = set()
         self.helpers: set[str] = set()
+        self.own: set[str] = set()  # archc's own module classes (archcompile.modules)
 
     def _printer(self, top: bool) -> Printer:
         return Printer(self.graph, top)
 
     def _collect(self, printer: Printer) -> None:
         self.helpers |= printer.helpers
+        self.own |= printer.own
         self.imports |= printer.imports
 
     # -- the class of one structure of a definition -----------------------------
@@ -123,8 +126,15 @@ class _Generator:
             signature=_signature(signature),
             unpack=unpack,
             attributes=attributes,
+            init=self.init_lines(),
             forward=forward.lines,
         )
+
+    @staticmethod
+    def _branch_module(printer, node, child) -> Any:
+        if child.branch in node.singles:
+            return printer.member(child.children[0])
+        return printer.sequential(child.children)
 
     def _member(self, printer, forward: Forward, attributes: list[str], attr, step) -> None:
         node = step.node
@@ -137,17 +147,20 @@ class _Generator:
             attributes += layout(printer.member(step), INDENT * 2, f"self.{attr} = ")
             forward.assign(node.name, call(f"self.{attr}", source), step.sym)
             return
+        if len(step.children) == 1 and branch_has_module(step.children[0].children):
+            # the other branches left out by their if:: this branch alone
+            child = step.children[0]
+            expr = self._branch_module(printer, node, child)
+            attributes += layout(expr, INDENT * 2, f"self.{child.branch} = ")
+            forward.assign(node.name, call(f"self.{child.branch}", source), step.sym)
+            return
         terms = []  # a concat/add of branches: each branch on its own line
         for child in step.children:
             branch = child.branch
             if not branch_has_module(child.children):
                 terms.append(source)
                 continue
-            expr = (
-                printer.member(child.children[0])
-                if branch in node.singles
-                else printer.sequential(child.children)
-            )
+            expr = self._branch_module(printer, node, child)
             attributes += layout(expr, INDENT * 2, f"self.{branch} = ")
             forward.lines += layout(call(f"self.{branch}", source), INDENT * 2, f"{branch} = ")
             forward.lines.append(shape_comment(child.sym))
@@ -196,9 +209,27 @@ class _Generator:
             doc=docstring_text("\n".join(doc), INDENT),
             signature=_signature(signature),
             attributes=attributes,
+            init=self.init_lines(),
             forward=forward.lines,
             returns=self._return_type(several),
         )
+
+    def init_lines(self) -> list[str]:
+        """``init:`` as torchvision writes it: one loop over ``self.modules()``,
+        the rules in order (what :func:`torch_build.apply_init` runs)."""
+        rules = self.graph.init
+        if not rules:
+            return []
+        lines = [f"{INDENT * 2}for m in self.modules():"]
+        for rule in rules:
+            names = [f"nn.{c}" for c in rule.classes]
+            test = f"isinstance(m, {names[0] if len(names) == 1 else '(' + ', '.join(names) + ')'})"
+            if rule.param == "bias":
+                test += " and m.bias is not None"
+            kwargs = {k: src(v) for k, v in rule.kwargs}
+            lines.append(f"{INDENT * 3}if {test}:")
+            lines += layout(call(f"nn.init.{rule.fn}", f"m.{rule.param}", **kwargs), INDENT * 4)
+        return lines
 
     def _block(self, printer, forward: Forward, attributes, block, step, guard: bool) -> None:
         steps = step.children
@@ -282,8 +313,10 @@ class _Generator:
             lines.append("from typing import NamedTuple")
         if lines:
             lines.append("")
-        lines += ["import torch"] if self.uses_torch else []
-        return lines + ["from torch import Tensor, nn"]
+        torch_lines = {"from torch import Tensor, nn"} | own_modules.imports(self.own)
+        if self.uses_torch:
+            torch_lines.add("import torch")
+        return lines + [line for line in own_modules.ALLOWED_IMPORTS if line in torch_lines]
 
 
 #: the function a spec's ``make_divisible(...)`` becomes in generated source
@@ -310,6 +343,7 @@ def generate(spec: Any) -> str:
     outputs = generator.outputs_class()
     model = generator.model_class()
     helpers = [generator.helper_class(h) for h in sorted(generator.helpers)]
+    helpers = own_modules.sources(generator.own) + helpers
     everything = helpers + classes + ([outputs] if outputs else []) + [model]
     if any("_make_divisible(" in text for text in everything):
         everything.insert(0, MAKE_DIVISIBLE)

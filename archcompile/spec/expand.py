@@ -44,6 +44,7 @@ from archcompile.spec.expressions import (
     references,
     truth,
 )
+from archcompile.spec.init import init_rules
 from archcompile.spec.names import (
     attribute_problem,
     did_you_mean,
@@ -124,6 +125,9 @@ class Expander(CompositeBlocks):
             }
         )
         self.defaults = self._defaults(scope)
+        init, problems = init_rules(self.spec.init, self.smap)
+        for problem in problems:
+            self.report(problem)
         blocks = []
         for name, items in self.spec.blocks.items():
             path: SpecPath = ("blocks", name)
@@ -184,6 +188,7 @@ class Expander(CompositeBlocks):
                 for name, source in self.used.items()
             },
             structural_params=frozenset(self.structural),
+            init=init,
         )
 
     def _defaults(self, scope: Scope) -> dict[str, dict[str, Value]]:

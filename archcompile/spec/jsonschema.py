@@ -24,6 +24,7 @@ from typing import Any
 from archcompile.files import Owner, check_output, read_header, write_output
 from archcompile.ir import Output
 from archcompile.layers import COMBINATORS, LAYER_KINDS, LayerSpec
+from archcompile.spec.init import init_schema, initializer_schema
 from archcompile.spec.schema import NAME_PATTERN, TOP_LEVEL_KEYS, SpecDocument
 from archcompile.spec.wiring import ITEM_KEYS
 from archcompile.symbolic import FUNCTIONS
@@ -273,6 +274,7 @@ def _top_level(generated: dict) -> dict:
         "properties": {kind: _to(f"layer.{kind}") for kind in LAYER_KINDS},
         "additionalProperties": False,
     }
+    props["init"] = init_schema(_to("initializer"))
     output = {"anyOf": [{"type": "string"}, _to("output")]}
     outputs = [NULL, output, {"type": "array", "items": output}]
     props["outputs"] = {**props["outputs"], "anyOf": outputs}
@@ -288,6 +290,7 @@ def spec_schema() -> dict:
     defs["DefinitionDoc"]["properties"]["layers"]["items"] = _to("item")
     output = _clean(Output.model_json_schema())
     defs |= {"ref": REFERENCE, "item": _item(), "call": _call(), "output": output}
+    defs["initializer"] = initializer_schema()
     defs["output"]["additionalProperties"] = False
     conditional = {
         "type": "object",

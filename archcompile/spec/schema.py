@@ -217,6 +217,8 @@ class SpecDocument(_Strict):
     defaults: dict[str, dict[str, Any] | None] = Field(
         default_factory=dict, description="arguments given to every layer of a kind"
     )
+    #: checked by :mod:`archcompile.spec.init` (located, with did-you-mean hints)
+    init: Any = Field(None, description="how conv and linear weights and biases start")
     define: dict[DefineName, DefinitionDoc] = Field(
         default_factory=dict, description="composite blocks, used like layer kinds"
     )
