@@ -17,8 +17,12 @@ ALL_SPECS = BUNDLED_SPECS + TEST_SPECS
 
 
 #: specs whose forward pass takes seconds on a CPU (224x224 transformers and
-#: ConvNeXt): the tests that run them are marked slow (`make test-slow`)
+#: ConvNeXt, torchvision's classic ImageNet networks; tests/test_zoo_classic.py
+#: checks the latter at a small input): the tests that run them are marked slow
+#: (`make test-slow`)
 HEAVY_SPECS = {"vit_b_16", "convnext_tiny", "mlp_mixer_s16", "swin_t"}
+HEAVY_SPECS |= {"resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2"}
+HEAVY_SPECS |= {"vgg16_bn", "squeezenet1_1", "densenet121", "inception_v3"}
 #: the tests over every spec that run forward passes
 FORWARD_TESTS = {
     "test_generated_and_live_modules_are_interchangeable",
@@ -39,33 +43,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def spec_id(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
-
-
-# torchvision's ImageNet networks in the zoo take seconds per forward pass at
-# their 224x224 input; tests/test_zoo_classic.py checks their shapes, counts
-# and generated source at a small input, so the tests that run every spec
-# forward (or script it) run them only in `make test-slow`.
-HEAVY_SPECS = {
-    ROOT / "specs" / "zoo" / f"{name}.yaml"
-    for name in (
-        "resnet18",
-        "resnet50",
-        "resnext50_32x4d",
-        "wide_resnet50_2",
-        "vgg16_bn",
-        "squeezenet1_1",
-        "densenet121",
-        "inception_v3",
-    )
-}
-
-
-def spec_params(paths: list[Path]) -> list:
-    """``paths`` as parameters named by :func:`spec_id`, the heavy ones slow."""
-    return [
-        pytest.param(p, id=spec_id(p), marks=[pytest.mark.slow] if p in HEAVY_SPECS else [])
-        for p in paths
-    ]
 
 
 def assert_ruff_accepts(path: Path) -> None:

@@ -14,7 +14,7 @@ from types import ModuleType
 
 import pytest
 import torch
-from conftest import ALL_SPECS, ROOT, assert_ruff_accepts, spec_id, spec_params
+from conftest import ALL_SPECS, ROOT, assert_ruff_accepts, spec_id
 
 import archcompile
 from archcompile.backends.codegen import edited_by_hand, split_header
@@ -79,7 +79,7 @@ def test_generated_imports_only_torch(path: Path) -> None:
     assert "torch" in imported and imported <= {"torch", "collections", "typing"}
 
 
-@pytest.mark.parametrize("path", spec_params(ALL_SPECS))
+@pytest.mark.parametrize("path", ALL_SPECS, ids=spec_id)
 def test_generated_and_live_modules_are_interchangeable(path: Path, tmp_path: Path) -> None:
     spec = archcompile.load_spec(path)
     module = _module(archcompile.generate_source(spec), tmp_path, path.stem)

@@ -8,7 +8,7 @@ from pathlib import Path
 import onnxruntime
 import pytest
 import torch
-from conftest import ALL_SPECS, ROOT, spec_params
+from conftest import ALL_SPECS, ROOT, spec_id
 
 import archcompile
 from archcompile import export as export_module
@@ -122,7 +122,7 @@ def test_unexportable_layer_is_a_one_line_error(cli, tmp_path: Path) -> None:
     assert result.out == ""  # the exporter's graph dump is muted
 
 
-@pytest.mark.parametrize("path", spec_params(ALL_SPECS))
+@pytest.mark.parametrize("path", ALL_SPECS, ids=spec_id)
 def test_torchscript_of_generated_source(path: Path, tmp_path: Path) -> None:
     spec = archcompile.load_spec(path.relative_to(ROOT))
     torch.manual_seed(0)
@@ -187,7 +187,7 @@ def test_export_error_is_an_archc_error() -> None:
     assert issubclass(ExportError, archcompile.ArchcError)
 
 
-@pytest.mark.parametrize("path", spec_params(ALL_SPECS))
+@pytest.mark.parametrize("path", ALL_SPECS, ids=spec_id)
 def test_torchscript_of_live_module(path: Path, tmp_path: Path) -> None:
     spec = archcompile.load_spec(path.relative_to(ROOT))
     torch.manual_seed(0)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ALL_SPECS, spec_params
+from conftest import ALL_SPECS, spec_id
 
 import archcompile
 from archcompile.backends.layout import wiring
@@ -19,7 +19,7 @@ def _training_only(spec) -> set[str]:
 
 
 @pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
-@pytest.mark.parametrize("path", spec_params(ALL_SPECS))
+@pytest.mark.parametrize("path", ALL_SPECS, ids=spec_id)
 def test_forward_shapes_match_static_inference_at_every_block(path: Path, train: bool) -> None:
     spec = archcompile.load_spec(path)
     report = archcompile.infer_shapes(spec)
@@ -37,7 +37,7 @@ def test_forward_shapes_match_static_inference_at_every_block(path: Path, train:
     assert seen == {r.name: (batch, *r.shape) for r in report.blocks if r.name not in skipped}
 
 
-@pytest.mark.parametrize("path", spec_params(ALL_SPECS))
+@pytest.mark.parametrize("path", ALL_SPECS, ids=spec_id)
 def test_parameter_count_matches_static_count(path: Path) -> None:
     spec = archcompile.load_spec(path)
     model = archcompile.build(spec)
@@ -48,7 +48,7 @@ def test_parameter_count_matches_static_count(path: Path) -> None:
         assert sum(p.numel() for p in block.parameters()) == record.params
 
 
-@pytest.mark.parametrize("path", spec_params(ALL_SPECS))
+@pytest.mark.parametrize("path", ALL_SPECS, ids=spec_id)
 def test_macs_match_fvcore(path: Path) -> None:
     fvcore = pytest.importorskip("fvcore.nn")
     spec = archcompile.load_spec(path)
