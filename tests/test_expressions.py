@@ -169,3 +169,20 @@ def test_deferred_propagates_until_shapes_are_known() -> None:
     tree = parse("max($in_channels // 4, $c)")
     assert evaluate(tree, lambda ref: lookup[ref.name]) is DEFERRED
     assert evaluate(parse("$c > 100 and $in_channels == 3"), lambda r: lookup[r.name]) is False
+
+
+def test_a_name_that_evaluation_skips_is_still_looked_up() -> None:
+    """``true or $nope`` as a block's argument: one located error (it was an
+    internal error, found by tests/test_schema.py's mutations)."""
+    import archcompile
+
+    text = (
+        "archc: 1\nname: N\ninput: [4, 8, 8]\n"
+        "define:\n  blk:\n    params: [c]\n    layers: [{conv: {out: 4, kernel: 1}}]\n"
+        "blocks:\n  body: [{blk: {c: true or $nope}}]\n"
+    )
+    with pytest.raises(archcompile.ArchcError) as caught:
+        archcompile.shapes(text)
+    (diagnostic,) = caught.value.diagnostics
+    assert diagnostic.message == "undefined name $nope"
+    assert (diagnostic.line, diagnostic.column) == (9, 28)  # at the $

@@ -451,6 +451,8 @@ class Expander(CompositeBlocks):
                 if found.value is DEFERRED:
                     found = replace(found, where=Where(smap, path))
                 return found
+            # every name is looked up, even one that evaluation skips ('true or $x')
+            used = [self.reference(ref, scope) for ref in references(tree)]
             value = evaluate(tree, lambda ref: self.reference(ref, scope).value)
         except ExprError as problem:
             self.expression_error(smap, path, problem)
@@ -459,7 +461,6 @@ class Expander(CompositeBlocks):
             symbol = evaluate(tree, lambda ref: self.reference(ref, scope).symbol)
         except ExprError:
             symbol = value  # not expressible with symbols: the value itself
-        used = [self.reference(ref, scope) for ref in references(tree)]
         spec_params = frozenset().union(*(v.spec_params for v in used))
         return Value(value, symbol, Where(smap, path), spec_params)
 
