@@ -1,0 +1,94 @@
+"""Layers that keep the layout: norms, activations, dropout; and ``flatten``, ``linear``."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field
+
+from archcompile.fields import (
+    Activation,
+    Channels,
+    Flag,
+    LayerSpec,
+    _float_field,
+)
+
+
+class BatchNorm(LayerSpec):
+    """Batch normalization over channels (2-D or 1-D input)."""
+
+    kind: Literal["batchnorm"] = "batchnorm"
+    eps: Annotated[float, _float_field(0.0, 1.0, "eps")] = 1e-5
+    momentum: Annotated[float, _float_field(0.0, 1.0, "momentum")] = 0.1
+
+
+class LRN(LayerSpec):
+    """Local response normalization across channels, as in the GoogLeNet paper."""
+
+    kind: Literal["lrn"] = "lrn"
+    size: Channels = 5
+    alpha: Annotated[float, _float_field(0.0, 1e6, "alpha")] = 1e-4
+    beta: Annotated[float, _float_field(0.0, 1e6, "beta")] = 0.75
+    k: Annotated[float, _float_field(0.0, 1e6, "k")] = 1.0
+
+
+class ReLU(LayerSpec):
+    """max(x, 0)."""
+
+    kind: Literal["relu"] = "relu"
+
+
+class LeakyReLU(LayerSpec):
+    """max(x, 0) + negative_slope * min(x, 0)."""
+
+    kind: Literal["leaky_relu"] = "leaky_relu"
+    negative_slope: Annotated[float, _float_field(0.0, 1.0, "negative_slope")] = 0.01
+
+
+class GELU(LayerSpec):
+    """Gaussian error linear unit."""
+
+    kind: Literal["gelu"] = "gelu"
+
+
+class SiLU(LayerSpec):
+    """x * sigmoid(x) (swish)."""
+
+    kind: Literal["silu"] = "silu"
+
+
+class Sigmoid(LayerSpec):
+    """The logistic function."""
+
+    kind: Literal["sigmoid"] = "sigmoid"
+
+
+class Tanh(LayerSpec):
+    """Hyperbolic tangent."""
+
+    kind: Literal["tanh"] = "tanh"
+
+
+class Dropout(LayerSpec):
+    """Zeroes elements with probability p during training."""
+
+    kind: Literal["dropout"] = "dropout"
+    p: Annotated[float, _float_field(0.0, 1.0, "p", high_open=True)] = 0.5
+
+
+class Flatten(LayerSpec):
+    """[N, C, H, W] -> [N, C*H*W]."""
+
+    kind: Literal["flatten"] = "flatten"
+
+
+class Linear(LayerSpec):
+    """Fully connected layer on [N, features], optionally with an activation."""
+
+    kind: Literal["linear"] = "linear"
+    out: Channels
+    bias: Flag = Field(True, description="add a bias")
+    activation: Activation | None = Field(None, description="an activation applied to the output")
+    structural_fields: ClassVar[frozenset[str]] = frozenset({"activation"})
+    module_fields: ClassVar[frozenset[str]] = frozenset({"activation"})
