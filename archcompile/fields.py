@@ -173,8 +173,9 @@ ConvPadding = Annotated[
         ],
     ),
 ]
-Activation = Literal["relu", "leaky_relu", "gelu", "silu", "sigmoid", "tanh"]
-Norm = Literal["batch"]
+Activation = Literal[
+    "relu", "leaky_relu", "gelu", "silu", "sigmoid", "tanh", "relu6", "hardswish", "hardsigmoid"
+]  # fmt: skip
 
 
 def pair(value: int | Pair) -> Pair:
@@ -193,3 +194,5 @@ class LayerSpec(BaseModel):
     #: fields that decide which modules the layer becomes: a definition's
     #: parameter used in one is fixed per generated class (one class per value)
     module_fields: ClassVar[frozenset[str]] = frozenset()
+    #: fields that may be written as a mapping (``norm: {batch: {eps: ...}}``)
+    mapping_fields: ClassVar[frozenset[str]] = frozenset()

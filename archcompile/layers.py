@@ -8,7 +8,7 @@ live in :mod:`archcompile.shapes`, the live builder in
 ``tests/test_registry.py`` fails when a kind is missing from any table.
 
 The models are declared by family in :mod:`archcompile.kinds` (``conv``,
-``pool``, ``pointwise``), on the field types of :mod:`archcompile.fields`;
+``pool``, ``pointwise``, ``resample``), on the field types of :mod:`archcompile.fields`;
 this module is their registry and re-exports them (``L.Conv``, ``L.pair``).
 To add a kind: declare its model there and list it in ``_MODELS``, then add
 one entry to each table (see ``docs/architecture.md``).
@@ -28,7 +28,6 @@ from archcompile.fields import (  # noqa: F401 - re-exported
     Flag,
     Kernel,
     LayerSpec,
-    Norm,
     Padding,
     Pair,
     Stride,
@@ -37,29 +36,48 @@ from archcompile.fields import (  # noqa: F401 - re-exported
     _pair_field,
     pair,
 )
-from archcompile.kinds.conv import Conv
+from archcompile.kinds.conv import Conv, ConvTranspose
 from archcompile.kinds.pointwise import (
     GELU,
     LRN,
     BatchNorm,
     Dropout,
     Flatten,
+    GroupNorm,
+    Hardsigmoid,
+    Hardswish,
     LeakyReLU,
     Linear,
     ReLU,
+    ReLU6,
     Sigmoid,
     SiLU,
     Tanh,
 )
-from archcompile.kinds.pool import AdaptiveAvgPool, AvgPool, GlobalAvgPool, MaxPool
+from archcompile.kinds.pool import (
+    AdaptiveAvgPool,
+    AdaptiveMaxPool,
+    AvgPool,
+    GlobalAvgPool,
+    GlobalMaxPool,
+    MaxPool,
+)
+from archcompile.kinds.resample import ChannelShuffle, PixelShuffle, Upsample
 
 _MODELS: tuple[type[LayerSpec], ...] = (
     Conv,
+    ConvTranspose,
     MaxPool,
     AvgPool,
     GlobalAvgPool,
+    GlobalMaxPool,
     AdaptiveAvgPool,
+    AdaptiveMaxPool,
+    Upsample,
+    PixelShuffle,
+    ChannelShuffle,
     BatchNorm,
+    GroupNorm,
     LRN,
     ReLU,
     LeakyReLU,
@@ -67,6 +85,9 @@ _MODELS: tuple[type[LayerSpec], ...] = (
     SiLU,
     Sigmoid,
     Tanh,
+    ReLU6,
+    Hardswish,
+    Hardsigmoid,
     Dropout,
     Flatten,
     Linear,
@@ -79,4 +100,4 @@ LAYER_KINDS: dict[str, type[LayerSpec]] = {m.model_fields["kind"].default: m for
 Layer = Annotated[Union[_MODELS], Field(discriminator="kind")]  # noqa: UP007
 
 #: structural words of the language that are not layers
-COMBINATORS: tuple[str, ...] = ("concat", "add", "repeat")
+COMBINATORS: tuple[str, ...] = ("concat", "add", "mul", "repeat")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from archcompile.errors import Diagnostic, ShapeError
 from archcompile.ir import INPUT, BranchNode, CallNode, JoinNode, LayerNode, Node, Origin
+from archcompile.joins import join_shapes
 from archcompile.lowering import LOWERING
 from archcompile.shapes import (
     COUNT_RULES,
@@ -20,7 +21,6 @@ from archcompile.shapes import (
     Shape,
     ShapeProblem,
     format_shape,
-    join_shapes,
 )
 from archcompile.symbolic import Expr, bind, has_expr, substitute
 from archcompile.tree import Step

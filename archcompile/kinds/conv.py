@@ -1,4 +1,5 @@
-"""Convolutions: ``conv``."""
+"""Convolutions: ``conv`` and ``conv_transpose``, each with an optional norm
+and activation after it."""
 
 from __future__ import annotations
 
@@ -15,21 +16,19 @@ from archcompile.fields import (
     Flag,
     Kernel,
     LayerSpec,
-    Norm,
+    Padding,
     Stride,
     _shown,
     pair,
 )
+from archcompile.norms import Norm, NormArgs
 
 
-class Conv(LayerSpec):
-    """2-D convolution, optionally followed by a norm and an activation."""
-
-    kind: Literal["conv"] = "conv"
+class _ConvBase(LayerSpec):
     out: Channels
     kernel: Kernel
     stride: Stride = 1
-    padding: ConvPadding = 0
+    padding: Padding = 0
     dilation: Dilation = 1
     groups: Channels = 1
     bias: Flag | None = Field(
@@ -41,6 +40,34 @@ class Conv(LayerSpec):
         {"kernel", "stride", "padding", "dilation", "activation", "norm"}
     )
     module_fields: ClassVar[frozenset[str]] = frozenset({"activation", "norm"})
+    #: fields written as a mapping ({batch: {eps: ...}}), $names allowed inside
+    mapping_fields: ClassVar[frozenset[str]] = frozenset({"norm"})
+
+    def _check_groups(self) -> None:
+        if self.out % self.groups:
+            raise PydanticCustomError(
+                "groups",
+                "groups ({g}) must divide the output channels ({o})",
+                {"g": self.groups, "o": self.out},
+            )
+        norm = self.norm
+        if isinstance(norm, NormArgs) and norm.groups and self.out % norm.groups:
+            raise PydanticCustomError(
+                "groups",
+                "the group norm's groups ({g}) must divide the output channels ({o})",
+                {"g": norm.groups, "o": self.out},
+            )
+
+    @property
+    def has_bias(self) -> bool:
+        return self.norm is None if self.bias is None else self.bias
+
+
+class Conv(_ConvBase):
+    """2-D convolution, optionally followed by a norm and an activation."""
+
+    kind: Literal["conv"] = "conv"
+    padding: ConvPadding = 0
 
     @model_validator(mode="after")
     def _consistent(self) -> Conv:
@@ -50,14 +77,31 @@ class Conv(LayerSpec):
                 "padding 'same' needs stride 1 (got stride {s})",
                 {"s": _shown(self.stride)},
             )
-        if self.out % self.groups:
-            raise PydanticCustomError(
-                "groups",
-                "groups ({g}) must divide the output channels ({o})",
-                {"g": self.groups, "o": self.out},
-            )
+        self._check_groups()
         return self
 
-    @property
-    def has_bias(self) -> bool:
-        return self.norm is None if self.bias is None else self.bias
+
+class ConvTranspose(_ConvBase):
+    """2-D transposed convolution (upsampling by ``stride``), optionally
+    followed by a norm and an activation."""
+
+    kind: Literal["conv_transpose"] = "conv_transpose"
+    output_padding: Padding = Field(
+        0, description="added to one side of the output; smaller than the stride or the dilation"
+    )
+    structural_fields: ClassVar[frozenset[str]] = _ConvBase.structural_fields | {"output_padding"}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ConvTranspose:
+        for axis, extra, stride, dilation in zip(
+            ("height", "width"), pair(self.output_padding), pair(self.stride), pair(self.dilation)
+        ):
+            if extra >= stride and extra >= dilation:
+                raise PydanticCustomError(
+                    "output_padding",
+                    "output_padding ({p}) must be smaller than the stride ({s}) or the "
+                    "dilation ({d}) ({axis})",
+                    {"p": extra, "s": stride, "d": dilation, "axis": axis},
+                )
+        self._check_groups()
+        return self

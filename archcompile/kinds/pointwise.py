@@ -12,6 +12,7 @@ from archcompile.fields import (
     Flag,
     LayerSpec,
     _float_field,
+    _int_field,
 )
 
 
@@ -68,6 +69,33 @@ class Tanh(LayerSpec):
     """Hyperbolic tangent."""
 
     kind: Literal["tanh"] = "tanh"
+
+
+class ReLU6(LayerSpec):
+    """min(max(x, 0), 6)."""
+
+    kind: Literal["relu6"] = "relu6"
+
+
+class Hardswish(LayerSpec):
+    """x * relu6(x + 3) / 6 (MobileNet v3)."""
+
+    kind: Literal["hardswish"] = "hardswish"
+
+
+class Hardsigmoid(LayerSpec):
+    """relu6(x + 3) / 6 (MobileNet v3's gates)."""
+
+    kind: Literal["hardsigmoid"] = "hardsigmoid"
+
+
+class GroupNorm(LayerSpec):
+    """Group normalization: channels in ``groups`` groups, each normalized."""
+
+    kind: Literal["groupnorm"] = "groupnorm"
+    groups: Annotated[int, _int_field(1, "groups")]
+    eps: Annotated[float, _float_field(0.0, 1.0, "eps")] = 1e-5
+    affine: Flag = Field(True, description="a learnable scale and shift per channel")
 
 
 class Dropout(LayerSpec):

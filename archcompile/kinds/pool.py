@@ -1,4 +1,5 @@
-"""Pooling: ``maxpool``, ``avgpool``, ``global_avgpool``, ``adaptive_avgpool``."""
+"""Pooling: ``maxpool``, ``avgpool``, and to a fixed size: ``global_avgpool``,
+``global_maxpool``, ``adaptive_avgpool``, ``adaptive_maxpool``."""
 
 from __future__ import annotations
 
@@ -70,5 +71,19 @@ class AdaptiveAvgPool(LayerSpec):
     """Average pooling to a fixed output size: [N, C, H, W] -> [N, C, h, w]."""
 
     kind: Literal["adaptive_avgpool"] = "adaptive_avgpool"
+    size: Annotated[int | Pair, _pair_field(1, "size")]
+    structural_fields: ClassVar[frozenset[str]] = frozenset({"size"})
+
+
+class GlobalMaxPool(LayerSpec):
+    """Maximum over the whole spatial extent: [N, C, H, W] -> [N, C, 1, 1]."""
+
+    kind: Literal["global_maxpool"] = "global_maxpool"
+
+
+class AdaptiveMaxPool(LayerSpec):
+    """Max pooling to a fixed output size: [N, C, H, W] -> [N, C, h, w]."""
+
+    kind: Literal["adaptive_maxpool"] = "adaptive_maxpool"
     size: Annotated[int | Pair, _pair_field(1, "size")]
     structural_fields: ClassVar[frozenset[str]] = frozenset({"size"})

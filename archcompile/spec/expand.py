@@ -33,6 +33,7 @@ from archcompile.layers import COMBINATORS, LAYER_KINDS
 from archcompile.limits import Limits
 from archcompile.spec.composite import CompositeBlocks
 from archcompile.spec.diagnose import validation_diagnostics
+from archcompile.spec.mappings import norm_defaults, resolve_mapping, symbol_names
 from archcompile.spec.names import (
     attribute_problem,
     did_you_mean,
@@ -50,6 +51,13 @@ from archcompile.spec.source import SourceMap, SpecPath, format_path
 from archcompile.spec.wiring import Body, check_reached, split_item, wiring
 from archcompile.spec.wiring import outputs as wired_outputs
 from archcompile.symbolic import Expr, has_expr
+
+#: the combinators that join branches or named values, and how
+JOINS = {
+    "concat": "joined on channels",
+    "add": "summed; [] is the identity",
+    "mul": "multiplied, sizes of 1 broadcasting; [] is the identity",
+}
 
 
 @dataclass
@@ -201,7 +209,8 @@ class Expander(CompositeBlocks):
                         key=True,
                     )
                     continue
-                value = self.resolve(raw, path + (name,), self.smap, scope)
+                mapping = name in LAYER_KINDS[kind].mapping_fields
+                value = self.resolve(raw, path + (name,), self.smap, scope, mapping)
                 if value is not None and self._default_fits(kind, name, value):
                     result[kind][name] = value
         return result
@@ -308,7 +317,7 @@ class Expander(CompositeBlocks):
                 "a layer inside repeat cannot be named: every copy would take the name",
             )
             raise Abort
-        if kind in ("concat", "add") and args is None and "from" in extra:
+        if kind in JOINS and args is None and "from" in extra:
             name, reads = wiring(self, extra, kind, index, path, smap, body, join=True)
             if len(reads) < 2:
                 article = "an" if kind == "add" else "a"
@@ -335,7 +344,7 @@ class Expander(CompositeBlocks):
     ) -> list[Node]:
         if kind in LAYER_KINDS:
             return [self.layer(kind, args, path, argpath, smap, scope)]
-        if kind in ("concat", "add"):
+        if kind in JOINS:
             if args is None:
                 self.error(
                     smap,
@@ -354,8 +363,11 @@ class Expander(CompositeBlocks):
         self.error(smap, argpath, f"unknown layer kind {kind!r}", hint, key=key)
         raise Abort
 
-    def resolve(self, raw: Any, path: SpecPath, smap: SourceMap, scope: Scope) -> Value | None:
-        """Substitute ``$names`` in ``raw``; None (and a diagnostic) if undefined."""
+    def resolve(
+        self, raw: Any, path: SpecPath, smap: SourceMap, scope: Scope, mapping: bool = False
+    ) -> Value | None:
+        """Substitute ``$names`` in ``raw``; None (and a diagnostic) if undefined.
+        ``mapping``: the field may be written as a mapping (``norm:``)."""
         if isinstance(raw, str) and raw.startswith("$"):
             name = raw[1:]
             if name in scope.names:
@@ -379,6 +391,8 @@ class Expander(CompositeBlocks):
                 frozenset().union(*(v.spec_params for v in items)),  # type: ignore[union-attr]
                 items=tuple(items),  # type: ignore[arg-type]
             )
+        if isinstance(raw, dict) and mapping:
+            return resolve_mapping(self, raw, path, smap, scope)
         if isinstance(raw, dict):
             self.error(smap, path, f"expected a value, got a mapping {clipped_repr(raw)}")
             return None
@@ -432,7 +446,7 @@ class Expander(CompositeBlocks):
                 )
                 failed = True
                 continue
-            value = self.resolve(raw, argpath + (name,), smap, scope)
+            value = self.resolve(raw, argpath + (name,), smap, scope, name in model.mapping_fields)
             if value is None:
                 failed = True
             else:
@@ -462,13 +476,15 @@ class Expander(CompositeBlocks):
                     )
                 self.report(replace(diagnostic, notes=notes))
             raise Abort from None
+        op, from_defaults = norm_defaults(op, self.defaults)
+        self.structural |= from_defaults
         for name in model.structural_fields & values.keys():
             self.structural |= values[name].spec_params
         for name in model.module_fields & values.keys():
             value = values[name]
-            if scope.stack and isinstance(value.symbol, Expr):
+            if scope.stack and isinstance(value.symbol, (Expr, dict)):
                 # which modules the layer becomes: one generated class per value
-                self.baked[scope.stack[-1]].update(n for n, _ in value.symbol.terms)
+                self.baked[scope.stack[-1]].update(symbol_names(value.symbol))
                 values[name] = replace(value, symbol=value.value)
         # validated with the values; kept as written (``$name`` -> Expr)
         written = {name: tupled(v.symbol) for name, v in values.items() if has_expr(v.symbol)}
@@ -486,7 +502,7 @@ class Expander(CompositeBlocks):
         smap: SourceMap,
         scope: Scope,
     ) -> BranchNode:
-        what = "joined on channels" if kind == "concat" else "summed; [] is the identity"
+        what = JOINS[kind]
         if not isinstance(raw, dict) or len(raw) < 2:
             self.error(
                 smap,

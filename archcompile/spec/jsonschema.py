@@ -83,6 +83,16 @@ _COMBINATORS: dict[str, tuple[dict, str, bool]] = {
         "branches",
         True,
     ),
+    "mul": (
+        {
+            "anyOf": [NULL, _to("branches")],
+            "description": "named branches on the same input, multiplied with torch "
+            "broadcasting ([] is the identity; a [N, C, 1, 1] gate scales an image); "
+            "without branches, multiplies the values named in from:",
+        },
+        "branches",
+        True,
+    ),
     "repeat": (
         {
             "type": "object",

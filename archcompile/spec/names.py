@@ -51,7 +51,7 @@ GENERATED_NAMES = frozenset(
 
 
 #: classes the generated module defines for ``add`` and ``concat`` branches
-HELPER_CLASSES = frozenset({"Add", "Concat"})
+HELPER_CLASSES = frozenset({"Add", "Concat", "Mul"})
 
 
 #: names a generated composite class gives its input: its first __init__

@@ -1,0 +1,59 @@
+"""Layers that move values between channels and space: ``upsample``,
+``pixel_shuffle``, ``channel_shuffle``."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from archcompile.fields import Flag, LayerSpec, Pair, _int_field, _pair_field
+
+
+class Upsample(LayerSpec):
+    """Nearest or bilinear upsampling by an integer factor or to a size."""
+
+    kind: Literal["upsample"] = "upsample"
+    scale: Annotated[int | Pair, _pair_field(1, "scale")] | None = Field(
+        None, description="scale: an integer factor >= 1, or a [height, width] pair"
+    )
+    size: Annotated[int | Pair, _pair_field(1, "size")] | None = Field(
+        None, description="size: the output height and width"
+    )
+    mode: Literal["nearest", "bilinear"] = Field("nearest", description="how values are filled")
+    align_corners: Flag | None = Field(
+        None, description="bilinear only: align the corner pixels of input and output"
+    )
+    structural_fields: ClassVar[frozenset[str]] = frozenset({"scale", "size"})
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Upsample:
+        if (self.scale is None) == (self.size is None):
+            raise PydanticCustomError(
+                "upsample",
+                "upsample takes either scale or size"
+                + (", not both" if self.scale is not None else ""),
+            )
+        if self.align_corners is not None and self.mode != "bilinear":
+            raise PydanticCustomError(
+                "align_corners",
+                "align_corners applies to mode 'bilinear' only (mode is {m!r})",
+                {"m": self.mode},
+            )
+        return self
+
+
+class PixelShuffle(LayerSpec):
+    """[N, C*f*f, H, W] -> [N, C, H*f, W*f] (sub-pixel convolution's upsampling)."""
+
+    kind: Literal["pixel_shuffle"] = "pixel_shuffle"
+    factor: Annotated[int, _int_field(1, "factor")]
+    structural_fields: ClassVar[frozenset[str]] = frozenset({"factor"})
+
+
+class ChannelShuffle(LayerSpec):
+    """Interleaves the channels of ``groups`` groups (ShuffleNet)."""
+
+    kind: Literal["channel_shuffle"] = "channel_shuffle"
+    groups: Annotated[int, _int_field(1, "groups")]
