@@ -33,6 +33,7 @@ from archcompile.layers import COMBINATORS, LAYER_KINDS
 from archcompile.limits import Limits
 from archcompile.spec.composite import CompositeBlocks
 from archcompile.spec.diagnose import validation_diagnostics
+from archcompile.spec.kindhint import kind_hint
 from archcompile.spec.mappings import norm_defaults, resolve_mapping, symbol_names
 from archcompile.spec.names import (
     attribute_problem,
@@ -185,10 +186,9 @@ class Expander(CompositeBlocks):
         for kind, args in self.spec.defaults.items():
             path: SpecPath = ("defaults", kind)
             if kind not in LAYER_KINDS:
-                hint = (
-                    did_you_mean(kind, LAYER_KINDS)
-                    or "defaults are keyed by layer kind, such as conv"
-                )
+                hint = kind_hint(kind, LAYER_KINDS)
+                if hint.startswith("see docs"):
+                    hint = "defaults are keyed by layer kind, such as conv"
                 self.error(
                     self.smap,
                     path,
@@ -358,8 +358,7 @@ class Expander(CompositeBlocks):
             return self.repeat(args, argpath, smap, scope)
         if kind in self.definitions:
             return [self.call(self.definitions[kind], args, path, argpath, smap, scope)]
-        known = [*LAYER_KINDS, *COMBINATORS, *self.definitions]
-        hint = did_you_mean(kind, known) or "see docs/spec-language.md for the layer kinds"
+        hint = kind_hint(kind, [*LAYER_KINDS, *COMBINATORS, *self.definitions])
         self.error(smap, argpath, f"unknown layer kind {kind!r}", hint, key=key)
         raise Abort
 
