@@ -98,8 +98,12 @@ def _broadcast(a: Dim, b: Dim, axis: int, labels, shapes, index: int, what: str)
         return a
     if a == 1:
         return b
+    if a is None or b is None:
+        return None
     if not labels or not (isinstance(a, int) and isinstance(b, int)):
-        return None  # not known here (symbolic): checked where the sizes are
+        # symbolic (checked where the sizes are known): equal unless one is 1,
+        # so a known size other than 1 is the result, else the first
+        return b if isinstance(b, int) else a
     name = _AXES.get(len(shapes[0]), ())[axis : axis + 1] or (f"dimension {axis + 1}",)
     first = next(i for i in range(index) if shapes[i][axis] == a)
     raise ShapeProblem(

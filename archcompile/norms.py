@@ -81,9 +81,9 @@ def check_norm(value: Any) -> NormArgs:
 
 
 def _json_schema() -> dict:
-    ref = {"$ref": "#/$defs/ref"}
-    number = {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1}, ref]}
-    integer = {"anyOf": [{"type": "integer", "minimum": 1}, ref]}
+    # (archc schema allows a $name in place of each argument)
+    number = {"type": "number", "minimum": 0, "maximum": 1}
+    integer = {"type": "integer", "minimum": 1}
     args = {"eps": number, "momentum": number, "groups": integer}
 
     def spelled(name: str) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import jsonschema
 import pytest
@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 
 import archcompile
 from archcompile.errors import ArchcError
-from archcompile.layers import LAYER_KINDS, LayerSpec, _float_field
+from archcompile.layers import LAYER_KINDS, Activation, LayerSpec, _float_field
 from archcompile.spec.jsonschema import schema_text, spec_schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,7 +179,9 @@ def test_fields_carry_types_ranges_and_descriptions() -> None:
     assert "channel count" in conv["out"]["description"]
     assert {"$ref": "#/$defs/ref"} in conv["out"]["anyOf"]
     activation = conv["activation"]["anyOf"][0]["anyOf"][0]
-    assert activation["enum"] == ["relu", "leaky_relu", "gelu", "silu", "sigmoid", "tanh"]
+    assert activation["enum"] == list(get_args(Activation))
+    norm = json.dumps(conv["norm"])  # 'batch', {batch: {eps, momentum}}, {group: {groups, eps}}
+    assert '"const": "batch"' in norm and '"momentum"' in norm and '"groups"' in norm
     padding = json.dumps(conv["padding"])
     assert '"same"' in padding and '"valid"' in padding
     dropout = spec_schema()["$defs"]["layer.dropout"]["properties"]["p"]["anyOf"][0]

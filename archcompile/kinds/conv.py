@@ -82,8 +82,7 @@ class Conv(_ConvBase):
 
 
 class ConvTranspose(_ConvBase):
-    """2-D transposed convolution (upsampling by ``stride``), optionally
-    followed by a norm and an activation."""
+    """2-D transposed convolution, optionally followed by a norm and an activation."""
 
     kind: Literal["conv_transpose"] = "conv_transpose"
     output_padding: Padding = Field(

@@ -139,6 +139,11 @@ def _elements_referable(node: dict) -> dict:
         node["anyOf"] = [_elements_referable(s) for s in node["anyOf"]]
     if "prefixItems" in node:
         node["prefixItems"] = [{"anyOf": [s, _to("ref")]} for s in node["prefixItems"]]
+    if "properties" in node:  # a mapping argument (norm: {batch: {eps: $eps}})
+        node["properties"] = {
+            k: {"anyOf": [_elements_referable(s), _to("ref")]}
+            for k, s in node["properties"].items()
+        }
     return node
 
 
