@@ -32,6 +32,7 @@ from archcompile.fields import (  # noqa: F401 - re-exported
     Pair,
     Stride,
     _float_field,
+    _int_field,
     _integer,
     _pair_field,
     pair,
@@ -62,7 +63,8 @@ from archcompile.kinds.pool import (
     GlobalMaxPool,
     MaxPool,
 )
-from archcompile.kinds.resample import ChannelShuffle, PixelShuffle, Upsample
+from archcompile.kinds.resample import ChannelShuffle, ChannelSplit, PixelShuffle, Upsample
+from archcompile.layers_tokens import TOKEN_MODELS  # (it imports the field types above)
 
 _MODELS: tuple[type[LayerSpec], ...] = (
     Conv,
@@ -76,6 +78,7 @@ _MODELS: tuple[type[LayerSpec], ...] = (
     Upsample,
     PixelShuffle,
     ChannelShuffle,
+    ChannelSplit,
     BatchNorm,
     GroupNorm,
     LRN,
@@ -91,6 +94,7 @@ _MODELS: tuple[type[LayerSpec], ...] = (
     Dropout,
     Flatten,
     Linear,
+    *TOKEN_MODELS,
 )
 
 #: the registry: YAML name of each kind -> its model

@@ -155,7 +155,7 @@ def _lrn(layer: L.LRN, shape: Shape) -> list[ModuleCall]:
 
 def _linear(layer: L.Linear, shape: Shape) -> list[ModuleCall]:
     kwargs = _kw({"bias": True}, bias=layer.bias)
-    linear = ModuleCall("Linear", (shape[0], layer.out), kwargs, role="linear")
+    linear = ModuleCall("Linear", (shape[-1], layer.out), kwargs, role="linear")
     return [linear, *activation(layer.activation)]
 
 
@@ -202,6 +202,9 @@ LOWERING: dict[str, Callable[[Any, Shape], list[ModuleCall]]] = {
     "channel_shuffle": lambda layer, shape: [
         ModuleCall("ChannelShuffle", (layer.groups,), role="shuffle")
     ],
+    "channel_split": lambda layer, shape: [
+        ModuleCall("archc:ChannelSplit", (layer.parts, layer.index), role="split")
+    ],
     "batchnorm": _batchnorm,
     "groupnorm": _groupnorm,
     "lrn": _lrn,
@@ -213,7 +216,11 @@ LOWERING: dict[str, Callable[[Any, Shape], list[ModuleCall]]] = {
             role="leaky_relu",
         )
     ],
-    "gelu": _plain("GELU", "gelu"),
+    "gelu": lambda layer, shape: [
+        ModuleCall(
+            "GELU", kwargs=_kw({"approximate": "none"}, approximate=layer.approximate), role="gelu"
+        )
+    ],
     "silu": _plain("SiLU", "silu"),
     "sigmoid": _plain("Sigmoid", "sigmoid"),
     "tanh": _plain("Tanh", "tanh"),
@@ -226,3 +233,8 @@ LOWERING: dict[str, Callable[[Any, Shape], list[ModuleCall]]] = {
     "flatten": _plain("Flatten", "flatten"),
     "linear": _linear,
 }
+
+
+from archcompile.lowering_tokens import TOKEN_LOWERING
+
+LOWERING.update(TOKEN_LOWERING)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from archcompile import layers as L
+from archcompile import symbolic
 from archcompile.symbolic import Dim, Expr, mul
 
 if TYPE_CHECKING:
@@ -43,7 +44,9 @@ def _image(layer: L.LayerSpec, shape: Shape) -> tuple[Dim, Dim, Dim]:
     if len(shape) != 3:
         raise ShapeProblem(
             f"{layer.kind} expects an image [N, C, H, W] but receives {format_shape(shape)}",
-            "image layers must come before 'flatten'",
+            "tokens [N, L, D] become an image with to_image"
+            if len(shape) == 2
+            else "image layers must come before 'flatten'",
         )
     return shape  # type: ignore[return-value]
 
@@ -162,7 +165,7 @@ def _pixel_shuffle_shape(layer: L.PixelShuffle, shape: Shape) -> Shape:
             f"(factor squared), got {c}",
             f"give the conv before it a multiple of {f * f} output channels",
         )
-    channels = c // (f * f) if _known(c) else None
+    channels = _divided(c, f * f)
     return (channels, mul(h, f), mul(w, f))
 
 
@@ -176,6 +179,26 @@ def _channel_groups_shape(layer: L.ChannelShuffle | L.GroupNorm, shape: Shape) -
             f"use a divisor of {c} as groups",
         )
     return shape
+
+
+def _channel_split_shape(layer: L.ChannelSplit, shape: Shape) -> Shape:
+    c, h, w = _image(layer, shape)
+    if _known(c) and c % layer.parts:
+        raise ShapeProblem(
+            f"channel_split into {layer.parts} parts needs channels divisible by "
+            f"{layer.parts}, got {c}",
+            "torch's chunk would give parts of different sizes",
+        )
+    return (_divided(c, layer.parts), h, w)
+
+
+def _divided(c: Dim, n: int) -> Dim:
+    """``c // n`` for a divisible channel count; symbolic (``in_channels // 2``)
+    where :mod:`archcompile.symbolic` can write a division, else not expressible."""
+    if _known(c):
+        return c // n  # type: ignore[operator]
+    divide = getattr(symbolic, "divide", None)  # spec expressions: c // n in source
+    return divide("//", c, n) if divide is not None and c is not None else None
 
 
 def _global_pool_shape(layer: L.GlobalAvgPool, shape: Shape) -> Shape:
@@ -205,12 +228,12 @@ def _flatten_shape(layer: L.Flatten, shape: Shape) -> Shape:
 
 
 def _linear_shape(layer: L.Linear, shape: Shape) -> Shape:
-    if len(shape) != 1:
+    if len(shape) == 3:
         raise ShapeProblem(
-            f"linear expects [N, features] but receives {format_shape(shape)}",
+            f"linear expects [N, features] or tokens [N, L, D] but receives {format_shape(shape)}",
             "add '- flatten' before it",
         )
-    return (layer.out,)
+    return (*shape[:-1], layer.out)  # on the last axis of tokens
 
 
 SHAPE_RULES: dict[str, Callable[[Any, Shape], Shape]] = {
@@ -225,6 +248,7 @@ SHAPE_RULES: dict[str, Callable[[Any, Shape], Shape]] = {
     "upsample": _upsample_shape,
     "pixel_shuffle": _pixel_shuffle_shape,
     "channel_shuffle": _channel_groups_shape,
+    "channel_split": _channel_split_shape,
     "batchnorm": _same,
     "groupnorm": _channel_groups_shape,
     "lrn": _image_same,
@@ -276,8 +300,9 @@ def _groupnorm_counts(layer: L.GroupNorm, inp: Shape, out: Shape) -> tuple[int, 
 
 
 def _linear_counts(layer: L.Linear, inp: Shape, out: Shape) -> tuple[int, int]:
-    features = inp[0]
-    return features * layer.out + (layer.out if layer.bias else 0), features * layer.out  # type: ignore[operator]
+    features, positions = inp[-1], _prod(inp[:-1])  # tokens: once per token
+    params = features * layer.out + (layer.out if layer.bias else 0)  # type: ignore[operator]
+    return params, positions * features * layer.out  # type: ignore[operator]
 
 
 def _batchnorm_counts(layer: L.BatchNorm, inp: Shape, out: Shape) -> tuple[int, int]:
@@ -300,6 +325,7 @@ COUNT_RULES: dict[str, Callable[[Any, Shape, Shape], tuple[int, int]]] = {
     "upsample": _free,  # no conv or linear MACs (fvcore counts 1 or 4 flops per output)
     "pixel_shuffle": _free,
     "channel_shuffle": _free,
+    "channel_split": _free,
     "batchnorm": _batchnorm_counts,
     "groupnorm": _groupnorm_counts,
     "lrn": _free,
@@ -324,3 +350,9 @@ def infer_shapes(graph: Graph) -> Any:
     from archcompile.tree import annotate
 
     return annotate(graph)
+
+
+from archcompile.shapes_tokens import TOKEN_COUNT_RULES, TOKEN_SHAPE_RULES
+
+SHAPE_RULES.update(TOKEN_SHAPE_RULES)
+COUNT_RULES.update(TOKEN_COUNT_RULES)

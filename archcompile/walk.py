@@ -185,7 +185,7 @@ class Walk:
             self.trace.calls.pop()
             total(step)
         if self.symbolic:
-            spatial = (shape if self.top else sym)[1:] if len(sym) == 3 else None
+            spatial = _spatial(shape if self.top else sym)
             step.cls = self.a.class_for(node, len(sym), spatial, self.argument_values(node))
             out = self.a.call_sym(step.cls, node, sym, self.top, self.env)
             if self.top and out is not None and None in out:
@@ -241,6 +241,12 @@ def bound(value: Any, env: dict[str, Any]) -> Any:
             return env.get(value.terms[0][0], value)  # any value, strings included
         return bind(value, env)
     return value
+
+
+def _spatial(shape: Shape) -> tuple | None:
+    """The sizes a generated class may be written for: an image's height and
+    width, or the length of tokens."""
+    return {3: shape[1:], 2: shape[:1]}.get(len(shape))
 
 
 def node_label(node: Node) -> str:

@@ -108,7 +108,10 @@ def test_layer_rules(layer: str, shape: tuple[int, ...]) -> None:
         ("conv: {out: 8, kernel: 40}", "kernel 40 is larger than the padded input 32"),
         ("maxpool: {kernel: 33}", "kernel 33 is larger than the padded input 32"),
         ("conv: {out: 8, kernel: 1, groups: 2}", "groups (2) must divide the input channels (3)"),
-        ("linear: {out: 8}", "linear expects [N, features] but receives [N, 3, 32, 32]"),
+        (
+            "linear: {out: 8}",
+            "linear expects [N, features] or tokens [N, L, D] but receives [N, 3, 32, 32]",
+        ),
     ],
 )
 def test_shape_errors_name_the_layer_and_its_input(layer: str, message: str) -> None:

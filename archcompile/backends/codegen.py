@@ -20,6 +20,7 @@ from typing import Any
 
 import jinja2
 
+from archcompile import modules as own_modules
 from archcompile.backends.codegen_print import OPERATORS, Forward, Printer, shape_comment, src
 from archcompile.backends.layout import branch_has_module, members, wiring
 from archcompile.backends.pyfmt import INDENT, Bracket, call, layout
@@ -81,12 +82,14 @@ class _Generator:
         self.uses_torch = False
         self.imports: set[str] = set()
         self.helpers: set[str] = set()
+        self.own: set[str] = set()  # archc's own module classes (archcompile.modules)
 
     def _printer(self, top: bool) -> Printer:
         return Printer(self.graph, top)
 
     def _collect(self, printer: Printer) -> None:
         self.helpers |= printer.helpers
+        self.own |= printer.own
         self.imports |= printer.imports
 
     # -- the class of one structure of a definition -----------------------------
@@ -284,8 +287,10 @@ class _Generator:
             lines.append("from typing import NamedTuple")
         if lines:
             lines.append("")
-        lines += ["import torch"] if self.uses_torch else []
-        return lines + ["from torch import Tensor, nn"]
+        torch_lines = {"from torch import Tensor, nn"} | own_modules.imports(self.own)
+        if self.uses_torch:
+            torch_lines.add("import torch")
+        return lines + [line for line in own_modules.ALLOWED_IMPORTS if line in torch_lines]
 
 
 def generate(spec: Any) -> str:
@@ -297,6 +302,7 @@ def generate(spec: Any) -> str:
     outputs = generator.outputs_class()
     model = generator.model_class()
     helpers = [generator.helper_class(h) for h in sorted(generator.helpers)]
+    helpers = own_modules.sources(generator.own) + helpers
     everything = helpers + classes + ([outputs] if outputs else []) + [model]
     body = _render(
         "body.py.j2",

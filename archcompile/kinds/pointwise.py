@@ -51,6 +51,9 @@ class GELU(LayerSpec):
     """Gaussian error linear unit."""
 
     kind: Literal["gelu"] = "gelu"
+    approximate: Literal["none", "tanh"] = Field(
+        "none", description="'tanh': the tanh approximation (GPT-2, MLP-Mixer in JAX)"
+    )
 
 
 class SiLU(LayerSpec):
@@ -112,7 +115,7 @@ class Flatten(LayerSpec):
 
 
 class Linear(LayerSpec):
-    """Fully connected layer on [N, features], optionally with an activation."""
+    """Fully connected layer on [N, features] or on the last axis of tokens [N, L, D]."""
 
     kind: Literal["linear"] = "linear"
     out: Channels

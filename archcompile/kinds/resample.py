@@ -1,5 +1,5 @@
-"""Layers that move values between channels and space: ``upsample``,
-``pixel_shuffle``, ``channel_shuffle``."""
+"""Layers that resize images or rearrange channels: ``upsample``,
+``pixel_shuffle``, ``channel_shuffle``, ``channel_split``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from archcompile.fields import Flag, LayerSpec, Pair, _int_field, _pair_field
+from archcompile.fields import Flag, LayerSpec, Pair, _int_field, _pair_field, _shown
 
 
 class Upsample(LayerSpec):
@@ -57,3 +57,21 @@ class ChannelShuffle(LayerSpec):
 
     kind: Literal["channel_shuffle"] = "channel_shuffle"
     groups: Annotated[int, _int_field(1, "groups")]
+
+
+class ChannelSplit(LayerSpec):
+    """One of ``parts`` equal parts of the channels: [N, C, H, W] -> [N, C / parts, H, W]."""
+
+    kind: Literal["channel_split"] = "channel_split"
+    parts: Annotated[int, _int_field(2, "parts")]
+    index: Annotated[int, _int_field(0, "index")]
+
+    @model_validator(mode="after")
+    def _index_fits(self) -> ChannelSplit:
+        if self.index >= self.parts:
+            raise PydanticCustomError(
+                "index",
+                "index {i} is past the last of {p} parts (they are numbered from 0 to {last})",
+                {"i": _shown(self.index), "p": self.parts, "last": self.parts - 1},
+            )
+        return self

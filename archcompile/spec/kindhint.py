@@ -30,15 +30,17 @@ OTHER_NAMES: dict[str, str] = {
     "interpolate": "'upsample' resizes by a scale or to a size (nearest or bilinear)",
     "resize": "'upsample' resizes by a scale or to a size (nearest or bilinear)",
     "deconv": "'conv_transpose' is the transposed convolution",
-    "droppath": "drop path is stochastic depth",
+    "droppath": "'stochastic_depth' is drop path",
+    "split": "'channel_split' takes one of equal parts of the channels",
+    "chunk": "'channel_split' takes one of equal parts of the channels",
     "sequential": "a list of layers is already applied in sequence",
 }
 
 #: torch operations that are not layer kinds of archc: no misleading match
 NOT_KINDS = frozenset(
     "elu selu celu prelu rrelu mish softplus softsign softshrink hardshrink tanhshrink "
-    "hardtanh logsigmoid softmax logsoftmax softmin glu threshold layernorm instancenorm "
-    "localresponsenorm embedding lstm gru rnn transformer multiheadattention attention "
+    "hardtanh logsigmoid softmax logsoftmax softmin glu threshold instancenorm "
+    "localresponsenorm embedding lstm gru rnn transformer multiheadattention "
     "fold unfold pad zeropad reflectionpad replicationpad".split()
 )
 
