@@ -34,11 +34,12 @@ class NormArgs(BaseModel):
     groups: int | None = None
 
 
-_CHECKS = {
-    "eps": _float_field(0.0, 1.0, "eps").func,
-    "momentum": _float_field(0.0, 1.0, "momentum").func,
-    "groups": lambda v: _integer(v, 1, "groups"),
-}
+def _check(name: str, key: str, value: Any) -> Any:
+    what = f"the {key} of norm {name}"
+    if key == "groups":
+        return _integer(value, 1, what)
+    return _float_field(0.0, 1.0, what).func(value)
+
 
 _SPELLINGS = "'batch', {batch: {eps: ..., momentum: ...}} or {group: {groups: ..., eps: ...}}"
 
@@ -52,7 +53,7 @@ def check_norm(value: Any) -> NormArgs:
         return value
     if isinstance(value, str):
         if value == "group":
-            raise _problem("norm 'group' needs its number of groups: {{group: {{groups: 32}}}}")
+            raise _problem("norm 'group' needs its number of groups: {group: {groups: 32}}")
         if value not in NORMS:
             raise _problem("norm must be {s}, got {got}", s=_SPELLINGS, got=_shown(value))
         return NormArgs(kind=value)  # type: ignore[arg-type]
@@ -76,8 +77,8 @@ def check_norm(value: Any) -> NormArgs:
                 a=", ".join(allowed),
             )
     if name == "group" and "groups" not in args:
-        raise _problem("norm 'group' needs its number of groups: {{group: {{groups: 32}}}}")
-    return NormArgs(kind=name, **{k: _CHECKS[k](v) for k, v in args.items()})  # type: ignore[arg-type]
+        raise _problem("norm 'group' needs its number of groups: {group: {groups: 32}}")
+    return NormArgs(kind=name, **{k: _check(name, k, v) for k, v in args.items()})  # type: ignore[arg-type]
 
 
 def _json_schema() -> dict:

@@ -29,7 +29,9 @@ GOOD = sorted((ROOT / "specs").glob("**/*.yaml")) + sorted((ROOT / "tests/specs"
 STRUCTURAL = """boolean_channels define_not_a_mapping float_channels infinity
     integer_too_large negative_channels negative_kernel only_comments string_channels
     unknown_argument unknown_key unknown_layer unknown_layer_bare yaml_list yaml_scalar
-    zero_channels zero_kernel zero_stride""".split()
+    zero_channels zero_kernel zero_stride norm_unknown norm_unknown_argument
+    norm_group_without_groups norm_eps_out_of_range_in_defaults upsample_float_scale
+    unknown_layer_reshape unknown_layer_torch_spelling""".split()
 #: structural mistakes with no file in tests/bad_specs
 HEADER = "archc: 1\nname: Net\ninput: [3, 8, 8]\n"
 INLINE = {

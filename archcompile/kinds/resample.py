@@ -38,7 +38,7 @@ class Upsample(LayerSpec):
         if self.align_corners is not None and self.mode != "bilinear":
             raise PydanticCustomError(
                 "align_corners",
-                "align_corners applies to mode 'bilinear' only (mode is {m!r})",
+                "align_corners applies to mode 'bilinear' only (mode is '{m}')",
                 {"m": self.mode},
             )
         return self
