@@ -56,7 +56,8 @@ TOP_KEYS = [
 HOSTILE_NAMES = [
     "forward", "class", "_x", "__init__", "x", "nn", "self", "torch", "training", "to",
     "state_dict", "in_channels", "in_features", "H", "W", "match", "Tensor", "Inception",
-    "9lives", "has space", "é", "", "Add", "Concat", "BasicBlock", "VggBlock", "ConvBn",
+    "9lives", "has space", "é", "", "Add", "Concat", "Mul", "ChannelSplit", "BasicBlock",
+    "VggBlock", "ConvBn",
 ]  # fmt: skip
 HOSTILE_TEXT = [
     '"""', "'''", "\\", "\n", "\r", "\u2028", "#", 'import os; os.system("x")', "{{ x }}", "\t",
@@ -71,9 +72,21 @@ WORDS = (
     + GRAPH_WORDS
     + ["blocks", "layers", "times", "doc"]
 )
+#: values of the enumerated arguments: modes, norms, activations, and near misses
+CHOICES = [
+    "nearest", "bilinear", "bicubic", "row", "batch", "group", "layer", "none", "tanh",
+    "relu6", "hardswish", "hardsigmoid", "swish", "reshape", "Conv2d", "hard_swish",
+]  # fmt: skip
+#: mapping arguments (norm:) and their near misses
+MAPPINGS = [
+    {"batch": {"eps": 0.001, "momentum": 0.01}}, {"batch": None}, {"batch": {"eps": "$eps"}},
+    {"group": {"groups": 4}}, {"group": {"groups": 3, "eps": 1e-6}}, {"group": {}},
+    {"batch": {"groups": 2}}, {"layer": {}}, {"batch": 0.1}, {"batch": {}, "group": {}},
+]  # fmt: skip
 STRINGS = (
     WORDS
     + ["$num_classes", "$width", "$c", "$nope", "$", "same", "valid", "batch", "relu", "yes"]
+    + CHOICES
     + HOSTILE_TEXT
 )
 NUMBERS = [0, 1, 2, 3, -1, -7, 2**31 - 1, 2**31, 2**63, 10**9, 10**30, 0.5, -0.25, 1e308, 1e-300]
@@ -162,6 +175,8 @@ def _new_value(draw, old: Any, doc: Any) -> tuple[str, Any]:
     if how == "nest_list":
         return how, [copy.deepcopy(old)]
     if how == "nest_map":
+        if draw(st.booleans()):  # a mapping argument such as norm: {batch: {eps: ...}}
+            return "mapping", copy.deepcopy(draw(st.sampled_from(MAPPINGS)))
         return how, {draw(st.sampled_from(WORDS)): copy.deepcopy(old)}
     if how == "graft":
         paths = _paths(doc)

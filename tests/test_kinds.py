@@ -132,6 +132,12 @@ def test_a_conv_default_norm_comes_before_the_batchnorm_defaults() -> None:
     assert len(norms) == 4
 
 
+def test_a_default_of_no_norm() -> None:
+    body = "defaults: {conv: {norm: null}, batchnorm: {eps: 0.01}}\nblocks:\n  b:\n"
+    body += "    - conv: {out: 8, kernel: 1}\n    - conv: {out: 8, kernel: 1, norm: batch}\n"
+    assert [m.eps for m in _norms(body)] == [0.01]
+
+
 def test_groupnorm_defaults_reach_a_conv_group_norm() -> None:
     body = "defaults: {groupnorm: {eps: 1.0e-6}}\nblocks:\n  b:\n"
     body += "    - conv: {out: 8, kernel: 1, norm: {group: {groups: 2}}}\n"

@@ -65,7 +65,7 @@ def norm_defaults(op: Any, defaults: dict[str, dict[str, Value]]) -> tuple[Any, 
     sources: list[dict[str, Any]] = []
     params: set[str] = set()
     written = defaults.get(op.kind, {}).get("norm")
-    if written is not None:
+    if written is not None and written.value is not None:  # (norm: null: no norm)
         default = check_norm(written.value)  # validated when defaults were read
         if default.kind == norm.kind:
             sources.append(default.model_dump())
