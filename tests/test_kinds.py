@@ -10,6 +10,7 @@ import pytest
 import torch
 from conftest import ROOT
 from torch import nn
+from torch.nn import functional as F
 
 import archcompile
 from archcompile.errors import ShapeError, SpecError
@@ -196,6 +197,35 @@ def test_shapes_and_params_match_torch(layer: str) -> None:
     out = model(torch.randn(2, 3, 12, 10))
     assert tuple(out.shape[1:]) == report.blocks[0].shape
     assert sum(p.numel() for p in model.parameters()) == report.total_params
+
+
+def _shuffled(x: torch.Tensor, groups: int) -> torch.Tensor:
+    n, c, h, w = x.shape
+    return x.view(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+@pytest.mark.parametrize(
+    ("layer", "reference"),
+    [
+        ("adaptive_maxpool: {size: [4, 3]}", lambda x: F.adaptive_max_pool2d(x, (4, 3))),
+        ("global_maxpool", lambda x: x.amax((2, 3), keepdim=True)),
+        ("upsample: {size: [7, 5]}", lambda x: F.interpolate(x, size=(7, 5))),
+        (
+            "upsample: {scale: 2, mode: bilinear, align_corners: true}",
+            lambda x: F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True),
+        ),
+        ("channel_split: {parts: 3, index: 2}", lambda x: x.chunk(3, 1)[2]),
+        ("channel_shuffle: {groups: 3}", lambda x: _shuffled(x, 3)),
+        ("relu6", lambda x: x.clamp(0, 6)),
+        ("hardswish", F.hardswish),
+        ("hardsigmoid", F.hardsigmoid),
+    ],
+)
+def test_the_modules_compute_what_the_docs_say(layer: str, reference) -> None:
+    text = f"archc: 1\nname: Net\ninput: [6, 12, 10]\nblocks:\n  b:\n    - {layer}\n"
+    model = archcompile.build(archcompile.load_spec_text(text, "net.yaml"))
+    x = torch.randn(2, 6, 12, 10) * 4
+    assert torch.equal(model(x), reference(x))
 
 
 def test_pixel_shuffle_needs_channels_divisible_by_the_factor_squared() -> None:
