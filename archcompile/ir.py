@@ -40,13 +40,25 @@ class Origin(_Node):
     path: str = ""
 
 
+class Condition(_Node):
+    """An ``if:``: the parsed expression (:mod:`archcompile.spec.expressions`),
+    computed by the tree with the values in scope and the input's size."""
+
+    expr: Any
+    text: str
+    origin: Origin = Origin()
+    #: the column of the text's first character (the origin is the value's)
+    offset: int = 0
+
+
 class _Step(_Node):
     """What every node of a body may carry: a chosen name (its attribute, and a
-    value later nodes can read) and the names it reads instead of the
-    previous node's output (``from:``)."""
+    value later nodes can read), the names it reads instead of the previous
+    node's output (``from:``) and the condition it is used under (``if:``)."""
 
     name: str | None = None
     reads: tuple[str, ...] = ()
+    when: Condition | None = None
 
 
 class LayerNode(_Step):
@@ -56,6 +68,9 @@ class LayerNode(_Step):
     #: the layer as written: ``$name`` fields are ``Expr`` (not evaluated)
     op: Layer
     origin: Origin = Origin()
+    #: fields known only with the input's size (``$in_channels``), and where
+    #: each was written: the tree validates the layer once they are known
+    deferred: tuple[tuple[str, Origin], ...] = ()
 
 
 class BranchNode(_Step):
@@ -68,6 +83,8 @@ class BranchNode(_Step):
     #: branches written as one item rather than a list: the module itself,
     #: not an ``nn.Sequential`` around it
     singles: frozenset[str] = frozenset()
+    #: branches present only under a condition (``{if: ..., layers: [...]}``)
+    conditions: dict[str, Condition] = {}
     origin: Origin = Origin()
 
 

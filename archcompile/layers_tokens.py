@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from archcompile.layers import Channels, Flag, LayerSpec, _float_field, _int_field, _pair_field
 
@@ -84,6 +85,33 @@ class Attention(LayerSpec):
     dropout: Probability = Field(0.0, description="dropout on the attention weights in training")
 
 
+class WindowAttention(LayerSpec):
+    """Swin's (shifted) window attention on tokens of a square grid."""
+
+    kind: Literal["window_attention"] = "window_attention"
+    heads: Annotated[int, _int_field(1, "heads")]
+    window: Annotated[int, _int_field(1, "window")] = 7
+    shift: Annotated[int, _int_field(0, "shift")] = Field(
+        0, description="roll the grid by this many tokens first (window // 2 every other block)"
+    )
+
+    @model_validator(mode="after")
+    def _shift_inside(self) -> WindowAttention:
+        if self.shift >= self.window:
+            raise PydanticCustomError(
+                "shift",
+                "shift ({s}) must be smaller than the window ({w})",
+                {"s": self.shift, "w": self.window},
+            )
+        return self
+
+
+class MergePatches(LayerSpec):
+    """Each 2x2 group of a square grid of tokens as one token: [N, L, D] -> [N, L/4, 4D]."""
+
+    kind: Literal["merge_patches"] = "merge_patches"
+
+
 class ClsToken(LayerSpec):
     """Prepends a learnable class token: [N, L, D] -> [N, L + 1, D]."""
 
@@ -124,6 +152,8 @@ TOKEN_MODELS: tuple[type[LayerSpec], ...] = (
     Transpose,
     LayerNorm,
     Attention,
+    WindowAttention,
+    MergePatches,
     ClsToken,
     PosEmbedding,
     LayerScale,

@@ -14,7 +14,7 @@ from archcompile import layers as L
 from archcompile import layers_tokens as T
 from archcompile.lowering import ModuleCall, _kw
 from archcompile.shapes import SHAPE_RULES  # first: it loads shapes_tokens whole
-from archcompile.shapes_tokens import image_size, width
+from archcompile.shapes_tokens import grid, image_size, width
 
 Shape = tuple[Any, ...]
 
@@ -46,6 +46,17 @@ def _attention(layer: T.Attention, shape: Shape) -> list[ModuleCall]:
     return [ModuleCall("archc:Attention", (shape[1], layer.heads), kwargs, role="attention")]
 
 
+def _window_attention(layer: T.WindowAttention, shape: Shape) -> list[ModuleCall]:
+    side, _ = grid(layer, shape[0])
+    args = (shape[1], layer.heads, side, side, layer.window)
+    kwargs = _kw({"shift": 0}, shift=layer.shift)
+    return [ModuleCall("archc:WindowAttention", args, kwargs, role="attention")]
+
+
+def _merge_patches(layer: T.MergePatches, shape: Shape) -> list[ModuleCall]:
+    return [ModuleCall("archc:MergePatches", grid(layer, shape[0]), role="merge")]
+
+
 def _layer_scale(layer: T.LayerScale, shape: Shape) -> list[ModuleCall]:
     kwargs = _kw({"init": 1e-6, "channels_first": False}, init=layer.init)
     if len(shape) == 3:
@@ -74,6 +85,8 @@ TOKEN_LOWERING: dict[str, Callable[[Any, Shape], list[ModuleCall]]] = {
     "pos_embedding": lambda layer, shape: [
         ModuleCall("archc:PosEmbedding", tuple(shape), role="pos_embedding")
     ],
+    "window_attention": _window_attention,
+    "merge_patches": _merge_patches,
     "layer_scale": _layer_scale,
     "token_mean": _own("TokenMean", "token_mean"),
     "take_token": _take_token,

@@ -173,7 +173,7 @@ def _channel_groups_shape(layer: L.ChannelShuffle | L.GroupNorm, shape: Shape) -
     c = shape[0]
     if layer.kind == "channel_shuffle":
         _image(layer, shape)
-    if _known(c) and c % layer.groups:
+    if _known(c, layer.groups) and c % layer.groups:
         raise ShapeProblem(
             f"{layer.kind} groups ({layer.groups}) must divide the channels ({c})",
             f"use a divisor of {c} as groups",
@@ -183,7 +183,7 @@ def _channel_groups_shape(layer: L.ChannelShuffle | L.GroupNorm, shape: Shape) -
 
 def _channel_split_shape(layer: L.ChannelSplit, shape: Shape) -> Shape:
     c, h, w = _image(layer, shape)
-    if _known(c) and c % layer.parts:
+    if _known(c, layer.parts) and c % layer.parts:
         raise ShapeProblem(
             f"channel_split into {layer.parts} parts needs channels divisible by "
             f"{layer.parts}, got {c}",

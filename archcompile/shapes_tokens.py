@@ -24,11 +24,12 @@ Shape = tuple[Dim, ...]
 def tokens(layer: L.LayerSpec, shape: Shape) -> tuple[Dim, Dim]:
     """The (length, width) of a sequence; a located problem for anything else."""
     if len(shape) != 2:
-        first = "patch_embed or to_tokens" if len(shape) == 3 else "a token layer"
         raise ShapeProblem(
             f"{layer.kind} expects tokens [N, L, D] but receives {format_shape(shape)}",
-            f"{'an image' if len(shape) == 3 else 'a vector'} is not a sequence: "
-            f"put {first} before it",
+            "an image becomes tokens with patch_embed or to_tokens"
+            if len(shape) == 3
+            else "a vector has no tokens: token layers come before flatten, token_mean "
+            "and take_token",
         )
     return shape  # type: ignore[return-value]
 
@@ -105,6 +106,38 @@ def _attention_shape(layer: T.Attention, shape: Shape) -> Shape:
     return shape
 
 
+def grid(layer: L.LayerSpec, length: Dim) -> tuple[Dim, Dim]:
+    """The square grid (side, side) of ``length`` tokens, when known."""
+    if not _known(length):
+        return None, None
+    side = math.isqrt(length)  # type: ignore[arg-type]
+    if side * side != length:
+        raise ShapeProblem(
+            f"{layer.kind} needs a square grid of tokens, got {length} tokens",
+            "use an image input whose height and width are equal",
+        )
+    return side, side
+
+
+def _window_attention_shape(layer: T.WindowAttention, shape: Shape) -> Shape:
+    _attention_shape(layer, shape)  # type: ignore[arg-type]
+    side, _ = grid(layer, shape[0])
+    if _known(side, layer.window) and side % layer.window:
+        raise ShapeProblem(
+            f"window {layer.window} does not divide the grid of {side}x{side} tokens",
+            "choose a window that divides the grid, or another input size",
+        )
+    return shape
+
+
+def _merge_patches_shape(layer: T.MergePatches, shape: Shape) -> Shape:
+    length, dim = tokens(layer, shape)
+    side, _ = grid(layer, length)
+    if _known(side) and side % 2:
+        raise ShapeProblem(f"merge_patches needs an even grid, got {side}x{side} tokens")
+    return (None if side is None else (side // 2) ** 2, mul(dim, 4))
+
+
 def _cls_token_shape(layer: T.ClsToken, shape: Shape) -> Shape:
     length, dim = tokens(layer, shape)
     return (None if length is None else length + 1, dim)
@@ -135,6 +168,8 @@ TOKEN_SHAPE_RULES: dict[str, Callable[[Any, Shape], Shape]] = {
     "transpose": _transpose_shape,
     "layernorm": _layernorm_shape,
     "attention": _attention_shape,
+    "window_attention": _window_attention_shape,
+    "merge_patches": _merge_patches_shape,
     "cls_token": _cls_token_shape,
     "pos_embedding": _tokens_same,
     "layer_scale": _any,
@@ -167,6 +202,14 @@ def _attention_counts(layer: T.Attention, inp: Shape, out: Shape) -> tuple[int, 
     return params, projections + products
 
 
+def _window_attention_counts(layer: T.WindowAttention, inp: Shape, out: Shape) -> tuple[int, int]:
+    length, dim = inp
+    table = (2 * layer.window - 1) ** 2 * layer.heads
+    params = 4 * dim * dim + 4 * dim + table  # type: ignore[operator]
+    products = 2 * length * layer.window**2 * dim  # type: ignore[operator]
+    return params, length * 4 * dim * dim + products  # type: ignore[operator]
+
+
 def _width_params(factor: int) -> Callable[[Any, Shape, Shape], tuple[int, int]]:
     return lambda layer, inp, out: (factor * width(inp), 0)  # type: ignore[operator]
 
@@ -183,6 +226,8 @@ TOKEN_COUNT_RULES: dict[str, Callable[[Any, Shape, Shape], tuple[int, int]]] = {
     "transpose": _free,
     "layernorm": _width_params(2),
     "attention": _attention_counts,
+    "window_attention": _window_attention_counts,
+    "merge_patches": _free,
     "cls_token": _width_params(1),
     "pos_embedding": _pos_embedding_counts,
     "layer_scale": _width_params(1),

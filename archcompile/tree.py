@@ -52,6 +52,7 @@ class Step:
     sym: Shape | None = None
     sym_calls: tuple[ModuleCall, ...] = ()
     cls: GeneratedClass | None = None  # calls: the class generated for them
+    branch: str | None = None  # branch steps: the branch's name
 
     def walk(self, depth: int, level: int = 1) -> Iterator[tuple[int, Step]]:
         yield level, self
@@ -157,19 +158,28 @@ def class_width(shape: Shape) -> Any:
     return shape[-1] if len(shape) == 2 else shape[0]
 
 
-def structure(nodes: list[Node]) -> tuple:
+def structure(nodes: list[Node], outcomes: dict | None = None) -> tuple:
     """What makes two uses of a definition the same generated class: every node
     with its symbolic fields (values written with the block's parameters) and
-    its fixed ones."""
+    its fixed ones, less the nodes and branches whose ``if:`` was false for
+    this use (``outcomes``, as the tree decided them)."""
+    outcomes = outcomes or {}
     key: list[Any] = []
     for node in nodes:
+        if outcomes.get(id(node)) is False:
+            continue
         wiring = (node.name, node.reads)
         if isinstance(node, LayerNode):
             key.append(("layer", wiring, node.op))
         elif isinstance(node, CallNode):
-            key.append(("call", wiring, node.block, node.arguments, structure(node.body)))
+            inner = structure(node.body, outcomes)
+            key.append(("call", wiring, node.block, node.arguments, inner))
         elif isinstance(node, BranchNode):
-            branches = tuple((n, structure(b)) for n, b in node.branches.items())
+            branches = tuple(
+                (n, structure(b, outcomes))
+                for n, b in node.branches.items()
+                if outcomes.get((id(node), n)) is not False
+            )
             key.append((node.node, wiring, node.singles, branches))
         else:
             key.append(("join", wiring, node.mode))
@@ -192,8 +202,9 @@ def _name_classes(classes: list[GeneratedClass], graph: Graph) -> None:
             variants[0].name = base
             continue
         taken.discard(base)
+        ranks = {cls.rank for cls in variants}
         for cls in variants:
-            suffix = _variant_suffix(cls, graph)
+            suffix = _variant_suffix(cls, graph, len(ranks) > 1)
             name = base + suffix
             number = 2
             while name in taken:
@@ -203,7 +214,11 @@ def _name_classes(classes: list[GeneratedClass], graph: Graph) -> None:
             cls.name = name
 
 
-def _variant_suffix(cls: GeneratedClass, graph: Graph) -> str:
+def _variant_suffix(cls: GeneratedClass, graph: Graph, ranks: bool) -> str:
+    """What tells a class apart from the other structures of its definition:
+    its fixed parameters, its input size, else its input rank where those
+    differ; structures that differ only in what their ``if:``s left out are
+    numbered (``BasicBlock``, ``BasicBlockV2``)."""
     definition = graph.definitions[cls.definition]
     parts = []
     for param in definition.params:
@@ -213,7 +228,7 @@ def _variant_suffix(cls: GeneratedClass, graph: Graph) -> str:
                 parts.append(leaf.title().replace("_", "") + text)
     if cls.spatial is not None:
         parts.append("At" + "x".join(map(str, cls.spatial)))
-    if not parts:
+    if not parts and ranks:
         parts.append({3: "Image", 2: "Tokens"}.get(cls.rank, "Vector"))
     return "".join(parts)
 
@@ -230,8 +245,9 @@ def annotate(graph: Graph, source: bool = False) -> Tree:
     blocks = annotator.graph_steps()
     used = reachable(blocks)
     annotator.order = [cls for cls in annotator.order if id(cls) in used]
+    arguments = annotator.argument_values()
     for cls in annotator.order:
-        cls.values = annotator.argument_values.get(cls.key[:3], [])
+        cls.values = arguments.get(cls.key[:3], [])
     if source:
         _name_classes(annotator.order, graph)
     return Tree(graph, blocks, annotator.order, source)

@@ -133,8 +133,9 @@ class Printer:
     def branches(self, step: Step) -> dict[str, Item]:
         node: BranchNode = step.node  # type: ignore[assignment]
         result: dict[str, Item] = {}
-        for (name, nodes), child in zip(node.branches.items(), step.children):
-            if not branch_has_module(nodes):
+        for child in step.children:
+            name = child.branch
+            if not branch_has_module(child.children):
                 result[name] = "nn.Identity()"
             elif name in node.singles:
                 result[name] = self.member(child.children[0])

@@ -291,8 +291,9 @@ class _Builder:
     def branches(self, step: Step) -> dict[str, nn.Module | None]:
         node: BranchNode = step.node  # type: ignore[assignment]
         result: dict[str, nn.Module | None] = {}
-        for (name, nodes), child in zip(node.branches.items(), step.children):
-            if not branch_has_module(nodes):
+        for child in step.children:
+            name = child.branch
+            if not branch_has_module(child.children):
                 result[name] = None
             elif name in node.singles:
                 result[name] = self.member(child.children[0])
@@ -303,7 +304,7 @@ class _Builder:
     def composite(self, step: Step) -> CompositeBlock:
         node: CallNode = step.node  # type: ignore[assignment]
         parts: list[tuple[str, Any, tuple[str, ...], str | None]] = []
-        for member, child in zip(members(node.body), step.children):
+        for member, child in zip(members([c.node for c in step.children]), step.children):
             inner = member.node
             if isinstance(inner, JoinNode):
                 parts.append(("join", inner.mode, inner.reads, inner.name))

@@ -50,6 +50,8 @@ class PixelShuffle(LayerSpec):
     kind: Literal["pixel_shuffle"] = "pixel_shuffle"
     factor: Annotated[int, _int_field(1, "factor")]
     structural_fields: ClassVar[frozenset[str]] = frozenset({"factor"})
+    #: (the channels are divided by its square: one generated class per factor)
+    module_fields: ClassVar[frozenset[str]] = frozenset({"factor"})
 
 
 class ChannelShuffle(LayerSpec):
@@ -65,6 +67,8 @@ class ChannelSplit(LayerSpec):
     kind: Literal["channel_split"] = "channel_split"
     parts: Annotated[int, _int_field(2, "parts")]
     index: Annotated[int, _int_field(0, "index")]
+    #: (the channels are divided by it: one generated class per split)
+    module_fields: ClassVar[frozenset[str]] = frozenset({"parts", "index"})
 
     @model_validator(mode="after")
     def _index_fits(self) -> ChannelSplit:

@@ -26,6 +26,7 @@ from archcompile.ir import Output
 from archcompile.layers import COMBINATORS, LAYER_KINDS, LayerSpec
 from archcompile.spec.schema import NAME_PATTERN, TOP_LEVEL_KEYS, SpecDocument
 from archcompile.spec.wiring import ITEM_KEYS
+from archcompile.symbolic import FUNCTIONS
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 NULL = {"type": "null"}
@@ -39,11 +40,13 @@ def _to(name: str) -> dict:
     return {"$ref": f"#/$defs/{name}"}
 
 
-#: ``$name``: a parameter in scope, allowed wherever a layer takes a value
+#: an expression (``$name``, ``$c * 4``, ``make_divisible($c * $w, 8)``),
+#: allowed wherever a layer takes a value (see archcompile.spec.expressions)
 REFERENCE = {
     "type": "string",
-    "pattern": r"^\$[A-Za-z_][A-Za-z0-9_]*$",
-    "description": "a $name: a spec parameter, or a parameter of the enclosing define",
+    "pattern": r"\$|^\s*(" + "|".join(FUNCTIONS) + r")\s*\(",
+    "description": "an expression of parameters in scope: $name, $c * 4, "
+    "make_divisible($c * $width, 8), $in_channels",
 }
 
 #: the keys an item may carry besides its kind (see archcompile.spec.wiring)
@@ -52,6 +55,11 @@ _ITEM_KEY_SCHEMAS = {
         "type": ["string", "null"],
         "pattern": NAME_PATTERN,
         "description": "the layer's attribute name; later items can read it with from:",
+    },
+    "if": {
+        "type": ["string", "boolean"],
+        "description": "a condition: the item is used only where it holds "
+        "($stride == 1 and $in_channels == $out)",
     },
     "from": {
         "anyOf": [
@@ -296,7 +304,17 @@ def spec_schema() -> dict:
     output = _clean(Output.model_json_schema())
     defs |= {"ref": REFERENCE, "item": _item(), "call": _call(), "output": output}
     defs["output"]["additionalProperties"] = False
-    branch = {"anyOf": [NULL, {"type": "array", "items": _to("item")}, _to("item")]}
+    conditional = {
+        "type": "object",
+        "properties": {
+            "if": _ITEM_KEY_SCHEMAS["if"],
+            "layers": {"type": "array", "items": _to("item")},
+        },
+        "required": ["if", "layers"],
+        "additionalProperties": False,
+        "description": "a branch present only where its condition holds",
+    }
+    branch = {"anyOf": [NULL, {"type": "array", "items": _to("item")}, _to("item"), conditional]}
     defs["branches"] = {"type": "object", "minProperties": 2, "additionalProperties": branch}
     defs |= {f"layer.{kind}": _layer(model) for kind, model in LAYER_KINDS.items()}
     checks = [_known_kinds()]

@@ -12,12 +12,16 @@ defaults of the stand-alone kind (``batchnorm``, ``groupnorm``), then torch's.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from archcompile.norms import NORMS, NormArgs, check_norm, with_defaults
+from pydantic_core import PydanticCustomError
+
+from archcompile.layers import LAYER_KINDS
+from archcompile.norms import NORMS, check_norm, with_defaults
 from archcompile.spec.scope import Scope, Value, Where
 from archcompile.spec.source import SourceMap, SpecPath
-from archcompile.symbolic import Expr
+from archcompile.symbolic import names
 
 if TYPE_CHECKING:
     from archcompile.spec.expand import Expander
@@ -48,23 +52,26 @@ def resolve_mapping(
 
 
 def symbol_names(symbol: Any) -> set[str]:
-    """The parameter names an argument was written with (Exprs, also inside mappings)."""
-    if isinstance(symbol, Expr):
-        return {name for name, _ in symbol.terms}
+    """The parameter names an argument was written with (also inside mappings)."""
     if isinstance(symbol, dict):
         return {n for v in symbol.values() for n in symbol_names(v)}
-    return set()
+    return names(symbol)
 
 
-def norm_defaults(op: Any, defaults: dict[str, dict[str, Value]]) -> tuple[Any, frozenset[str]]:
-    """``op`` with its norm's missing arguments filled from ``defaults``, and
-    the spec params those defaults were written with."""
-    norm = getattr(op, "norm", None)
-    if not isinstance(norm, NormArgs):
-        return op, frozenset()
+def norm_defaults(kind: str, values: dict[str, Value], defaults: dict[str, dict[str, Value]]):
+    """Fill the missing arguments of the ``norm`` in ``values`` (a layer's
+    arguments, before validation) from ``defaults``; the spec params those
+    defaults were written with (they decide modules: baked in source)."""
+    given = values.get("norm")
+    if given is None or given.value is None or "norm" not in LAYER_KINDS[kind].mapping_fields:
+        return frozenset()
+    try:
+        norm = check_norm(given.value)
+    except PydanticCustomError:
+        return frozenset()  # reported when the layer is validated
     sources: list[dict[str, Any]] = []
     params: set[str] = set()
-    written = defaults.get(op.kind, {}).get("norm")
+    written = defaults.get(kind, {}).get("norm")
     if written is not None and written.value is not None:  # (norm: null: no norm)
         default = check_norm(written.value)  # validated when defaults were read
         if default.kind == norm.kind:
@@ -74,6 +81,7 @@ def norm_defaults(op: Any, defaults: dict[str, dict[str, Value]]) -> tuple[Any, 
     sources.append({name: v.value for name, v in stand_alone.items()})
     filled = with_defaults(norm, *sources)
     if filled == norm:
-        return op, frozenset()
-    params |= {p for v in stand_alone.values() for p in v.spec_params}
-    return op.model_copy(update={"norm": filled}), frozenset(params)
+        return frozenset()
+    symbol = given.symbol if isinstance(given.symbol, dict) else filled  # (its $names)
+    values["norm"] = replace(given, value=filled, symbol=symbol)
+    return frozenset(params | {p for v in stand_alone.values() for p in v.spec_params})

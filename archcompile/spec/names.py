@@ -59,8 +59,11 @@ HELPER_CLASSES = frozenset({"Add", "Concat", "Mul"}) | frozenset(own_modules.reg
 
 
 #: names a generated composite class gives its input: its first __init__
-#: argument, and the height, width or length in its shape comments
-CLASS_INPUT_NAMES = frozenset({"in_channels", "in_features", "H", "W", "L"})
+#: argument, the height, width or length in its shape comments, and the
+#: ``$in_...`` names of a block's input in spec expressions
+CLASS_INPUT_NAMES = frozenset(
+    {"in_channels", "in_features", "H", "W", "L", "in_height", "in_width"}
+)
 
 
 def identifier_problem(name: str, what: str) -> str | None:
