@@ -324,3 +324,25 @@ def test_a_mobile_block_with_expressions_norm_defaults_and_squeeze_excite(tmp_pa
     generated.load_state_dict(live.state_dict(), strict=True)
     x = torch.randn(2, 3, 12, 10)
     assert torch.equal(generated(x), live(x))
+
+
+def test_a_shufflenet_unit_splits_its_symbolic_width(tmp_path) -> None:
+    body = (
+        "define:\n  unit:\n    params: [c]\n    layers:\n      - concat:\n"
+        "          kept: {channel_split: {parts: 2, index: 0}}\n          mixed:\n"
+        "            - channel_split: {parts: 2, index: 1}\n"
+        "            - conv: {out: $c, kernel: 1, norm: batch, activation: relu}\n"
+        "      - channel_shuffle: {groups: 2}\n"
+        "blocks:\n  stem: [{conv: {out: 8, kernel: 1}}]\n  b: [{unit: [4]}, {unit: [4]}]\n"
+    )
+    spec = _spec(body)
+    source = archcompile.generate_source(spec)
+    assert "nn.Conv2d(in_channels // 2, c, kernel_size=1, bias=False)" in source
+    assert source.count("class Unit(") == 1
+    live = archcompile.build(spec).eval()
+    scope: dict = {}
+    exec(compile(source, str(tmp_path / "net.py"), "exec"), scope)  # noqa: S102
+    generated = scope["Net"]().eval()
+    generated.load_state_dict(live.state_dict(), strict=True)
+    x = torch.randn(2, 3, 12, 10)
+    assert torch.equal(generated(x), live(x))
