@@ -24,6 +24,7 @@ from archcompile.ir import (
     Node,
     Origin,
 )
+from archcompile.joins import join_shapes
 from archcompile.lowering import LOWERING
 from archcompile.shapes import (
     COUNT_RULES,
@@ -31,7 +32,6 @@ from archcompile.shapes import (
     Shape,
     ShapeProblem,
     format_shape,
-    join_shapes,
 )
 from archcompile.spec.expressions import ExprError
 from archcompile.spec.expressions import evaluate as evaluate_expression

@@ -21,7 +21,7 @@ from typing import Any
 import jinja2
 
 from archcompile import modules as own_modules
-from archcompile.backends.codegen_print import Forward, Printer, shape_comment, src
+from archcompile.backends.codegen_print import OPERATORS, Forward, Printer, shape_comment, src
 from archcompile.backends.layout import branch_has_module, members, wiring
 from archcompile.backends.pyfmt import INDENT, Bracket, call, layout
 from archcompile.backends.pytext import comment_text, docstring_text
@@ -169,7 +169,7 @@ class _Generator:
             self.uses_torch = True
             joined: Any = call("torch.cat", Bracket("[", [("", t) for t in terms], "]"), "1")
         else:
-            joined = " + ".join(terms)
+            joined = OPERATORS[node.node].join(terms)
         forward.assign(node.name, joined, step.sym)
 
     # -- the model ----------------------------------------------------------------
@@ -293,14 +293,17 @@ class _Generator:
             doc = "Applies each branch to the same input and concatenates the results."
             forward = ["return torch.cat([branch(x) for branch in self.children()], 1)"]
         else:
-            doc = "Applies each branch to the same input and sums the results."
-            # a list, not iter()/next(): TorchScript compiles this; summed in
+            verb, operator = ("sums", "+") if name == "Add" else ("multiplies", "*")
+            doc = f"Applies each branch to the same input and {verb} the results."
+            if name == "Mul":
+                doc = doc[:-1] + ", broadcasting."
+            # a list, not iter()/next(): TorchScript compiles this; joined in
             # order, as the live module does, so results are bit-identical
             forward = [
                 "outs = [branch(x) for branch in self.children()]",
                 "out = outs[0]",
                 "for other in outs[1:]:",
-                "    out = out + other",
+                f"    out = out {operator} other",
                 "return out",
             ]
         return _render("branches_class.py.j2", name=name, doc=doc, forward=forward)
