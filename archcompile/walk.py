@@ -35,7 +35,7 @@ from archcompile.shapes import (
 )
 from archcompile.spec.expressions import ExprError
 from archcompile.spec.expressions import evaluate as evaluate_expression
-from archcompile.symbolic import Expr, bind, evaluate, has_expr, substitute
+from archcompile.symbolic import Expr, evaluate, has_expr, substitute
 from archcompile.tree import Step
 
 if TYPE_CHECKING:
@@ -210,7 +210,9 @@ class Walk:
             total(step)
         if self.symbolic:
             spatial = _spatial(shape if self.top else sym)
-            step.cls = self.a.class_for(node, len(sym), spatial, self.argument_values(node))
+            channels = shape[0] if self.top and len(shape) == 3 else None
+            values = self.argument_values(node)
+            step.cls = self.a.class_for(node, len(sym), spatial, values, channels)
             out = self.a.call_sym(step.cls, node, sym, self.top, self.env)
             if self.top and out is not None and None in out:
                 # not expressible with the spec's params: the concrete size
@@ -330,12 +332,14 @@ class Walk:
 
 
 def bound(value: Any, env: dict[str, Any]) -> Any:
+    """``value`` with the names ``env`` knows replaced (a name alone takes any
+    value, strings included); other names stay: a class's own arguments."""
     if isinstance(value, tuple):
         return tuple(bound(v, env) for v in value)
     if isinstance(value, Expr):
-        if len(value.terms) == 1 and not value.const and value.terms[0][1] == 1:
-            return env.get(value.terms[0][0], value)  # any value, strings included
-        return bind(value, env)
+        if isinstance(value.atom, str):
+            return env.get(value.atom, value)
+        return evaluate(value, env)
     return value
 
 
