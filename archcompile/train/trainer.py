@@ -65,6 +65,8 @@ class TrainConfig(BaseModel):
     log_every: int = Field(1, ge=1)
     checkpoint_every: int | None = Field(None, ge=1)
     max_params: int = Field(DEFAULT_LIMITS.max_params, ge=1)
+    # optimizing passes applied to the model (archcompile.passes); the state_dict is the plain one
+    optimize: list[str] = []
 
 
 @dataclass
@@ -173,6 +175,10 @@ def _train(spec, config, out, resume, console, on_step, dist, init_from=None) ->
     model = build_tree(spec.tree(), config.max_params)
     if init_from is not None:
         _init_from(model, Path(init_from), spec, console)
+    if config.optimize:
+        from archcompile.passes import optimize
+
+        optimize(model, config.optimize)
     fmt = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(dist.device, memory_format=fmt)
     optimizer = make_optimizer(model, config.optimizer, config.lr, config.weight_decay)
