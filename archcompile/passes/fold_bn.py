@@ -1,7 +1,9 @@
 """Pass ``fold_bn``: conv + BatchNorm folding for inference and export.
 
 A ``Conv2d`` directly followed by a ``BatchNorm2d`` in an ``nn.Sequential``
-(how both backends lay out ``conv: {norm: batch}``) computes, in eval mode,
+(how both backends lay out ``conv: {norm: batch}``), or a conv whose output
+only a BatchNorm reads in a composite block (torchvision's ``BasicConv2d``,
+``specs/zoo/inception_v1.yaml``), computes, in eval mode,
 one affine map: ``bn(conv(x)) == conv'(x)`` with
 
     scale = gamma / sqrt(running_var + eps)
@@ -89,18 +91,46 @@ def _foldable(conv: nn.Module, bn: nn.Module) -> bool:
     )
 
 
-def fold_bn(model: nn.Module) -> nn.Module:
-    """Fold every BatchNorm2d into the Conv2d before it (in eval mode); in place.
+def _chain_pairs(block: nn.Module) -> list[tuple[nn.Module, nn.Module]]:
+    """(conv, bn) members of a composite block (``basic_conv``: conv, bn, relu)
+    where the BatchNorm reads the conv's output and nothing else does."""
+    calls = getattr(block, "_calls", None)
+    if not calls:
+        return []
+    reads = [source for source, _, _ in calls.values()]
+    joins = [j for before in block._before.values() for j in before] + block._after
+    reads += [r for _, _, joined, _ in joins for r in joined]
+    reads.append(getattr(block, "_result", None))
+    pairs = []
+    for conv_name, (_, conv_out, _) in calls.items():
+        readers = [n for n, (source, _, _) in calls.items() if source == conv_out]
+        if len(readers) == 1 and reads.count(conv_out) == 1:
+            pairs.append((block._modules[conv_name], block._modules[readers[0]]))
+    return pairs
 
-    Returns ``model``; a model without conv + BatchNorm pairs is unchanged.
+
+def _pairs(model: nn.Module) -> list[tuple[nn.Module, nn.Module]]:
+    pairs = []
+    for module in model.modules():
+        if isinstance(module, nn.Sequential):
+            pairs += itertools.pairwise(list(module))
+        else:
+            pairs += _chain_pairs(module)
+    return pairs
+
+
+def fold_bn(model: nn.Module) -> nn.Module:
+    """Fold every BatchNorm2d into the Conv2d it directly follows (in eval mode);
+    in place. Returns ``model``; without conv + BatchNorm pairs it is unchanged.
+
+    Pairs are found in ``nn.Sequential`` containers (both backends) and in
+    archc's composite blocks, whose plan says which member reads which.
     """
-    for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
-        children = list(seq)
-        for conv, bn in itertools.pairwise(children):
-            if _foldable(conv, bn):
-                conv.__class__ = FoldedConv2d
-                bn.__class__ = FoldedBatchNorm2d
-                object.__setattr__(conv, "_archc_bn", (bn,))  # not a child: no state_dict key
+    for conv, bn in _pairs(model):
+        if _foldable(conv, bn):
+            conv.__class__ = FoldedConv2d
+            bn.__class__ = FoldedBatchNorm2d
+            object.__setattr__(conv, "_archc_bn", (bn,))  # not a child: no state_dict key
     return model
 
 
