@@ -94,6 +94,11 @@ APPLIES = {
 }
 
 
+#: the one large spec and pass trained in the fast suite (Inception's fused
+#: branches with BatchNorm in training mode; no small spec has them)
+TRAINED_LARGE = ("specs/googlenet_bn.yaml", "fuse_1x1")
+
+
 def _case(path, name):
     slow = name not in APPLIES.get(spec_id(path), {name})
     marks = [pytest.mark.slow] if slow else []
@@ -119,6 +124,9 @@ def test_pass_keeps_outputs_and_checkpoints(path, name) -> None:
     back.load_state_dict(state, strict=True)
     assert_same(_eval(back, x), expected, name)
 
+    if spec_id(path) in APPLIES and (spec_id(path), name) != TRAINED_LARGE:
+        return  # training through the passes: the small specs, one large case, and
+        # test_fused_training_gradients_equal_plain (a GoogLeNet step is slow on 2 cores)
     _step(plain, x)
     _step(optimized, x)
     # after a step, float32 rounding differences of other kernels have grown a little
