@@ -4,6 +4,7 @@ state_dict keys, outputs equal within 1e-4 of their scale, trains)."""
 
 from __future__ import annotations
 
+import json
 import sys
 import types
 
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 import archcompile
+from archcompile.passes import select
 from tests.conftest import ROOT, assert_ruff_accepts
 
 SPECS = ["specs/googlenet.yaml", "specs/googlenet_bn.yaml"]
@@ -62,3 +64,15 @@ def test_cli_build_optimize_and_export_refusal(cli, tmp_path) -> None:
         "export", "specs/googlenet.yaml", "--optimize", "--format", "torchscript", "-o", out
     )
     assert result.code == 2 and "ONNX only" in result.err
+
+
+def test_cli_train_and_eval_with_optimize(cli, tmp_path) -> None:
+    run = tmp_path / "run"
+    args = ["--max-steps", "2", "--batch-size", "32", "--limit-train", "64", "--limit-test", "32"]
+    result = cli("train", "tests/specs/tiny_cnn.yaml", *args, "--optimize", "--out", run)
+    assert result.code == 0, result.err
+    saved = (run / "LATEST").read_text().strip()
+    config = json.loads((run / saved / "checkpoint.json").read_text())["config"]
+    assert config["optimize"] == list(select(True))
+    result = cli("eval", "tests/specs/tiny_cnn.yaml", run, "--limit-test", "32", "--optimize")
+    assert result.code == 0 and "accuracy" in result.out
