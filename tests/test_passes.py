@@ -154,12 +154,13 @@ def test_fused_training_gradients_equal_plain() -> None:
 
 
 def test_channels_last_converts_inputs_and_parameters() -> None:
-    model = archcompile.build(ROOT / "specs" / "googlenet.yaml", optimize=["channels_last"])
-    conv = model.block1[0]
+    # three input channels: a one-channel NCHW batch is channels_last already
+    model = archcompile.build(ROOT / "tests" / "specs" / "vgg.yaml", optimize=["channels_last"])
+    conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     seen = []
     conv.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
-    _eval(model, torch.randn(1, 1, 96, 96))
+    _eval(model, torch.randn(2, 3, 32, 32))
     assert seen[0].is_contiguous(memory_format=torch.channels_last)
 
 
