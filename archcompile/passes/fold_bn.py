@@ -101,6 +101,7 @@ def _chain_pairs(block: nn.Module) -> list[tuple[nn.Module, nn.Module]]:
     joins = [j for before in block._before.values() for j in before] + block._after
     reads += [r for _, _, joined, _ in joins for r in joined]
     reads.append(getattr(block, "_result", None))
+    reads += [name for name, _ in getattr(block, "_outputs", [])]  # a model's outputs
     pairs = []
     for conv_name, (_, conv_out, _) in calls.items():
         readers = [n for n, (source, _, _) in calls.items() if source == conv_out]
