@@ -10,8 +10,11 @@ from typing import Any
 from archcompile.ir import INPUT, CallNode, Graph
 from archcompile.shapes import Shape, format_shape
 from archcompile.symbolic import Expr, bind, substitute
-from archcompile.tree import GeneratedClass, Step, class_input, structure
-from archcompile.walk import Trace, Walk, bound
+from archcompile.tree import GeneratedClass, Step, class_input, class_width, structure
+from archcompile.walk import Trace, Walk, bound, input_names
+
+#: the sizes in a class's input shape that are not arguments of the class
+SIZE_NAMES = frozenset({"H", "W", "L"})
 
 
 class NeedsSize(Exception):
@@ -32,10 +35,12 @@ class Annotator:
         self.classes: dict[tuple, GeneratedClass] = {}
         self.order: list[GeneratedClass] = []
         self.structures: dict[int, tuple] = {}  # by id of a CallNode (the IR outlives us)
-        #: concrete arguments of every use, by (block, rank, structure)
-        self.argument_values: dict[tuple, list[tuple]] = {}
+        #: concrete arguments of every use: (call, rank, values)
+        self.uses: list[tuple[CallNode, int, tuple]] = []
         #: spec params fixed in generated source (they change sizes or structure)
         self.baked = {n: graph.params[n] for n in graph.structural_params}
+        #: what each ``if:`` decided, by node (or (node, branch)) identity
+        self.outcomes: dict[Any, bool] = {}
 
     # -- the whole graph ------------------------------------------------------
     def graph_steps(self) -> list[Step]:
@@ -47,6 +52,8 @@ class Annotator:
             shape, sym = values[previous]
             trace.lines.append(f"  {block.name} receives {format_shape(shape)}")
             walker = Walk(self, trace, concrete=True, symbolic=self.source, top=True)
+            walker.values = {**self.graph.params, **input_names(shape)}
+            walker.sym_inputs = input_names(sym)
             step = walker.body_step(block.name, "block", block, block.body, shape, sym, values)
             values[block.name] = (step.shape, step.sym)  # type: ignore[assignment]
             previous = block.name
@@ -85,9 +92,12 @@ class Annotator:
         return cls
 
     def _sized(self, node, key, rank, spatial, values, fixed) -> GeneratedClass:
-        if rank != 3 or spatial is None or not all(isinstance(d, int) for d in spatial):
+        if rank == 1 or spatial is None or not all(isinstance(d, int) for d in spatial):
             raise NeedsSize
-        sized_in = (Expr.name("in_channels"), *spatial)
+        if rank == 2:  # tokens: the length is the size a class may need
+            sized_in = (*spatial, Expr.name("in_features"))
+        else:
+            sized_in = (Expr.name("in_channels"), *spatial)
         for attempt in (fixed, values):
             if attempt is None:
                 break
@@ -119,7 +129,7 @@ class Annotator:
     ) -> GeneratedClass:
         cls = GeneratedClass(node.block, key, rank, sym_in=sym_in, fixed=fixed)
         walker = Walk(self, Trace(), concrete=False, symbolic=True, top=False)
-        walker.env = fixed
+        walker.env = {**fixed, **class_inputs(cls.sym_in)}
         values = {INPUT: (None, cls.sym_in)}
         _, sym, cls.steps = walker.body(node.body, node.block, None, cls.sym_in, values)
         cls.sym = sym  # type: ignore[assignment]
@@ -131,17 +141,24 @@ class Annotator:
         per class for the type hints of its ``__init__``."""
         definition = self.graph.definitions[node.block]
         given = tuple(substitute(a, values) for a in node.arguments)
-        key = (node.block, rank, self.structure(node))
-        self.argument_values.setdefault(key, []).append(given)
+        self.uses.append((node, rank, given))
         bound: dict[str, Any] = {}
         for param, value in zip(definition.params, given):
             bound.update(zip(param, value) if isinstance(param, tuple) else [(param, value)])
         return bound
 
+    def argument_values(self) -> dict[tuple, list[tuple]]:
+        """The concrete arguments of every use, by (block, rank, structure)
+        (once the walk is over: a use's structure depends on its ``if:``s)."""
+        result: dict[tuple, list[tuple]] = {}
+        for node, rank, given in self.uses:
+            result.setdefault((node.block, rank, self.structure(node)), []).append(given)
+        return result
+
     def structure(self, node: CallNode) -> tuple:
         key = self.structures.get(id(node))
         if key is None:
-            key = self.structures[id(node)] = structure(node.body)
+            key = self.structures[id(node)] = structure(node.body, self.outcomes)
         return key
 
     def call_sym(
@@ -149,7 +166,9 @@ class Annotator:
     ) -> Shape | None:
         """A call's output outside its class: the class formula, bound."""
         definition = self.graph.definitions[node.block]
-        names: dict[str, Any] = {"in_channels": sym_in[0], "in_features": sym_in[0]}
+        names: dict[str, Any] = {"in_channels": sym_in[0], "in_features": class_width(sym_in)}
+        if len(sym_in) == 2:
+            names["L"] = sym_in[0]
         if len(sym_in) == 3:
             names.update(H=sym_in[1], W=sym_in[2])
         arguments: dict[str, Any] = {}
@@ -161,9 +180,17 @@ class Annotator:
             # the class cannot state it (a size set by a parameter, such as a
             # kernel): walk this use's body with its arguments in place
             walker = Walk(self, Trace(), concrete=False, symbolic=True, top=False)
-            walker.env = arguments
+            walker.env = {**arguments, **class_inputs(sym_in)}
             out = walker.body(node.body, node.block, None, sym_in, {INPUT: (None, sym_in)})[1]
         return out
+
+
+def class_inputs(sym_in: Shape) -> dict[str, Any]:
+    """The ``$in_...`` names inside a class: its input channels are its
+    ``in_channels`` argument; height and width only where it is written for
+    one size (else they cannot be stated, and the class is sized)."""
+    names = input_names(sym_in)
+    return {k: v if k == "in_channels" or isinstance(v, int) else None for k, v in names.items()}
 
 
 def reachable(blocks: list[Step]) -> set[int]:
@@ -184,13 +211,15 @@ def needs_size(steps: list[Step]) -> bool:
     """Whether a class body's modules need a size it cannot state symbolically."""
 
     def unknown(value: Any) -> bool:
+        if isinstance(value, Expr):  # a length or height is not an argument of the class
+            return any(name in SIZE_NAMES for name, _ in value.terms)
         return value is None or isinstance(value, tuple) and any(unknown(v) for v in value)
 
     for step in steps:
         for call in step.sym_calls:
             if unknown(call.args) or any(unknown(v) for _, v in call.kwargs):
                 return True
-        if step.cls is not None and (step.sym_in is None or step.sym_in[0] is None):
+        if step.cls is not None and (step.sym_in is None or class_width(step.sym_in) is None):
             return True
         if needs_size(step.children):
             return True

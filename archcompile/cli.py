@@ -24,6 +24,7 @@ from archcompile import cli_help, jsonsafe
 from archcompile import cli_values as values
 from archcompile.errors import ArchcError, UsageError, shown
 from archcompile.spec.loader import Spec, load_spec, parse_input, parse_overrides
+from archcompile.train import threads as thread_policy
 
 cli_help.hide_flag_types()
 app = typer.Typer(
@@ -237,6 +238,15 @@ LimitTestOpt = Annotated[
     int | None, typer.Option(min=1, help="Use the first N test images.", show_default=False)
 ]
 MaxParamsOpt = Annotated[int, typer.Option(min=1, help="Refuse to build larger models.")]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Threads (default: one per free core, re-checked while training; "
+        "OMP_NUM_THREADS also fixes it).",
+        show_default=False,
+    ),
+]
 DataDirOpt = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Folder of the Fashion-MNIST IDX files.", show_default=False),
@@ -307,6 +317,26 @@ def train(
         bool, typer.Option(help="channels_last memory format (faster on CPU).")
     ] = True,
     augment: Annotated[bool, typer.Option(help="Random horizontal flips.")] = False,
+    random_erasing: Annotated[
+        float,
+        typer.Option(
+            callback=values.fraction, help="Erase a random rectangle with this probability."
+        ),
+    ] = 0.0,
+    ema: Annotated[
+        float | None,
+        typer.Option(
+            callback=values.optional_fraction,
+            help="Evaluate and save a moving average of the weights with this decay (e.g. 0.999).",
+            show_default=False,
+        ),
+    ] = None,
+    tta_flip: Annotated[
+        bool, typer.Option("--tta-flip", help="Evaluate each image and its mirror image.")
+    ] = False,
+    sync_bn: Annotated[
+        bool, typer.Option("--sync-bn", help="BatchNorm over the global batch (with --nproc).")
+    ] = False,
     seed: Annotated[
         int,
         typer.Option(
@@ -352,6 +382,7 @@ def train(
         int,
         typer.Option(min=1, help="Processes: N > 1 relaunches this command under torchrun (DDP)."),
     ] = 1,
+    threads: ThreadsOpt = None,
     optimize: OptimizeOpt = False,
     passes: PassesOpt = None,
 ) -> None:
@@ -382,6 +413,10 @@ def train(
             precision=precision.value,
             channels_last=channels_last,
             augment=augment,
+            random_erasing=random_erasing,
+            ema=ema,
+            tta_flip=tta_flip,
+            sync_bn=sync_bn,
             seed=seed,
             limit_train=limit_train,
             limit_test=limit_test,
@@ -399,6 +434,7 @@ def train(
         )
         raise UsageError(problems) from None
     from archcompile.render import training_summary
+    from archcompile.train.threads import ThreadGovernor
     from archcompile.train.trainer import train as run_training
 
     result = run_training(
@@ -409,6 +445,7 @@ def train(
         console=out,
         force=force,
         init_from=init_from,
+        threads=ThreadGovernor.start(_fixed_threads(threads)),
     )
     out.print(training_summary(result))
     if result.interrupted:
@@ -424,6 +461,14 @@ def _safe_stem(spec: Spec) -> str:
     (``...yaml`` would otherwise train into the working directory)."""
     stem = spec.stem
     return stem if stem.strip(".") else "spec"
+
+
+def _fixed_threads(threads: int | None) -> int | None:
+    """``--threads N``, else a valid ``OMP_NUM_THREADS``, else None (automatic)."""
+    if threads is not None:
+        return threads
+    text = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(text) if text.isdigit() and int(text) > 0 else None
 
 
 def _relaunch_under_torchrun(nproc: int) -> None:
@@ -472,6 +517,15 @@ def evaluate_command(
             help="Use SPEC (with --set) as given, not the resolved spec the run stored.",
         ),
     ] = False,
+    tta_flip: Annotated[
+        bool | None,
+        typer.Option(
+            "--tta-flip/--no-tta-flip",
+            help="Score each image and its mirror image (default: as the run was trained).",
+            show_default=False,
+        ),
+    ] = None,
+    threads: ThreadsOpt = None,
     optimize: OptimizeOpt = False,
     passes: PassesOpt = None,
 ) -> None:
@@ -484,7 +538,9 @@ def evaluate_command(
     from archcompile.train import stored_spec
     from archcompile.train.data import DEFAULT_DATA_DIR
     from archcompile.train.runner import evaluate_checkpoint
+    from archcompile.train.threads import ThreadGovernor
 
+    ThreadGovernor.start(_fixed_threads(threads))
     plot_path = _plot_target(plot, force) if plot is not None else None
     loaded, note = stored_spec.choose(
         _load(spec, overrides), checkpoint_path, spec_from_file or allow_spec_change
@@ -503,7 +559,8 @@ def evaluate_command(
             runtime.value,
             data,
             val_split,
-            _passes(optimize, passes),
+            tta_flip,
+            passes=_passes(optimize, passes),
         )
     except CheckpointError as exc:  # weights for other --set values: name them
         raise stored_spec.with_hint(exc, loaded, checkpoint_path) from None
@@ -697,6 +754,8 @@ def export(
 
 def run() -> None:
     """Console-script entry point."""
+    # OpenMP reads its wait policy once, when torch is imported: set it first
+    thread_policy.prepare()
     _safe_streams()
     try:
         sys.exit(app(standalone_mode=False, prog_name="archc") or 0)

@@ -33,6 +33,13 @@ def fraction(value: float) -> float:
     return value
 
 
+def optional_fraction(value: float | None) -> float | None:
+    """None, or a finite number in (0, 1) (the decay of --ema)."""
+    if value is not None and (not math.isfinite(value) or not 0 < value < 1):
+        raise typer.BadParameter(f"{value} is not a number in (0, 1)")
+    return value
+
+
 class Optimizer(str, Enum):
     """``--optimizer``: a fixed choice, so ``--help`` lists it and typer
     refuses anything else as a usage error."""

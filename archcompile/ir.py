@@ -40,13 +40,25 @@ class Origin(_Node):
     path: str = ""
 
 
+class Condition(_Node):
+    """An ``if:``: the parsed expression (:mod:`archcompile.spec.expressions`),
+    computed by the tree with the values in scope and the input's size."""
+
+    expr: Any
+    text: str
+    origin: Origin = Origin()
+    #: the column of the text's first character (the origin is the value's)
+    offset: int = 0
+
+
 class _Step(_Node):
     """What every node of a body may carry: a chosen name (its attribute, and a
-    value later nodes can read) and the names it reads instead of the
-    previous node's output (``from:``)."""
+    value later nodes can read), the names it reads instead of the previous
+    node's output (``from:``) and the condition it is used under (``if:``)."""
 
     name: str | None = None
     reads: tuple[str, ...] = ()
+    when: Condition | None = None
 
 
 class LayerNode(_Step):
@@ -56,26 +68,32 @@ class LayerNode(_Step):
     #: the layer as written: ``$name`` fields are ``Expr`` (not evaluated)
     op: Layer
     origin: Origin = Origin()
+    #: fields known only with the input's size (``$in_channels``), and where
+    #: each was written: the tree validates the layer once they are known
+    deferred: tuple[tuple[str, Origin], ...] = ()
 
 
 class BranchNode(_Step):
-    """Parallel branches on the same input, joined on channels (``concat``) or
-    summed (``add``; an empty branch is the identity)."""
+    """Parallel branches on the same input, joined on channels (``concat``),
+    summed (``add``) or multiplied with broadcasting (``mul``); an empty branch
+    is the identity."""
 
-    node: Literal["concat", "add"]
+    node: Literal["concat", "add", "mul"]
     branches: dict[str, list[Node]]
     #: branches written as one item rather than a list: the module itself,
     #: not an ``nn.Sequential`` around it
     singles: frozenset[str] = frozenset()
+    #: branches present only under a condition (``{if: ..., layers: [...]}``)
+    conditions: dict[str, Condition] = {}
     origin: Origin = Origin()
 
 
 class JoinNode(_Step):
-    """Several named values joined on channels (``concat``) or summed (``add``):
-    ``- concat:`` with ``from: [a, b]``. It has no module."""
+    """Several named values joined on channels (``concat``), summed (``add``)
+    or multiplied (``mul``): ``- concat:`` with ``from: [a, b]``. It has no module."""
 
     node: Literal["join"] = "join"
-    mode: Literal["concat", "add"]
+    mode: Literal["concat", "add", "mul"]
     origin: Origin = Origin()
 
 
@@ -127,6 +145,17 @@ class Output(_Node):
     loss_weight: float = 1.0
 
 
+class InitRule(_Node):
+    """One initialization of ``init:``: ``nn.init.<fn>(m.<param>, **kwargs)`` for
+    every module ``m`` of one of ``classes`` (``torch.nn`` names), in
+    ``self.modules()`` order, after the whole model is built."""
+
+    classes: tuple[str, ...]
+    param: Literal["weight", "bias"]
+    fn: str
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+
 class Graph(_Node):
     """A whole network."""
 
@@ -141,6 +170,8 @@ class Graph(_Node):
     #: a layer becomes (or reach a composite block through defaults): generated
     #: source bakes their values in instead of exposing them as arguments
     structural_params: frozenset[str] = frozenset()
+    #: ``init:``, applied in this order to each module (none: torch's default)
+    init: tuple[InitRule, ...] = ()
 
 
 INPUT = "input"

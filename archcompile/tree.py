@@ -52,6 +52,7 @@ class Step:
     sym: Shape | None = None
     sym_calls: tuple[ModuleCall, ...] = ()
     cls: GeneratedClass | None = None  # calls: the class generated for them
+    branch: str | None = None  # branch steps: the branch's name
 
     def walk(self, depth: int, level: int = 1) -> Iterator[tuple[int, Step]]:
         yield level, self
@@ -66,7 +67,7 @@ class GeneratedClass:
 
     definition: str
     key: tuple
-    rank: int  # 3: takes an image (in_channels); 1: a vector (in_features)
+    rank: int  # 3: an image (in_channels); 2: tokens, 1: a vector (in_features)
     steps: list[Step] = field(default_factory=list)
     sym_in: Shape = ()
     sym: Shape = ()
@@ -146,22 +147,39 @@ class Tree:
 def class_input(rank: int) -> Shape:
     if rank == 3:
         return (Expr.name("in_channels"), Expr.name("H"), Expr.name("W"))
+    if rank == 2:  # tokens: length L, width in_features
+        return (Expr.name("L"), Expr.name("in_features"))
     return (Expr.name("in_features"),)
 
 
-def structure(nodes: list[Node]) -> tuple:
+def class_width(shape: Shape) -> Any:
+    """What a generated class takes as its first argument: the channels of an
+    image, the width of tokens, the features of a vector."""
+    return shape[-1] if len(shape) == 2 else shape[0]
+
+
+def structure(nodes: list[Node], outcomes: dict | None = None) -> tuple:
     """What makes two uses of a definition the same generated class: every node
     with its symbolic fields (values written with the block's parameters) and
-    its fixed ones."""
+    its fixed ones, less the nodes and branches whose ``if:`` was false for
+    this use (``outcomes``, as the tree decided them)."""
+    outcomes = outcomes or {}
     key: list[Any] = []
     for node in nodes:
+        if outcomes.get(id(node)) is False:
+            continue
         wiring = (node.name, node.reads)
         if isinstance(node, LayerNode):
             key.append(("layer", wiring, node.op))
         elif isinstance(node, CallNode):
-            key.append(("call", wiring, node.block, node.arguments, structure(node.body)))
+            inner = structure(node.body, outcomes)
+            key.append(("call", wiring, node.block, node.arguments, inner))
         elif isinstance(node, BranchNode):
-            branches = tuple((n, structure(b)) for n, b in node.branches.items())
+            branches = tuple(
+                (n, structure(b, outcomes))
+                for n, b in node.branches.items()
+                if outcomes.get((id(node), n)) is not False
+            )
             key.append((node.node, wiring, node.singles, branches))
         else:
             key.append(("join", wiring, node.mode))
@@ -184,8 +202,9 @@ def _name_classes(classes: list[GeneratedClass], graph: Graph) -> None:
             variants[0].name = base
             continue
         taken.discard(base)
+        ranks = {cls.rank for cls in variants}
         for cls in variants:
-            suffix = _variant_suffix(cls, graph)
+            suffix = _variant_suffix(cls, graph, len(ranks) > 1)
             name = base + suffix
             number = 2
             while name in taken:
@@ -195,7 +214,11 @@ def _name_classes(classes: list[GeneratedClass], graph: Graph) -> None:
             cls.name = name
 
 
-def _variant_suffix(cls: GeneratedClass, graph: Graph) -> str:
+def _variant_suffix(cls: GeneratedClass, graph: Graph, ranks: bool) -> str:
+    """What tells a class apart from the other structures of its definition:
+    its fixed parameters, its input size, else its input rank where those
+    differ; structures that differ only in what their ``if:``s left out are
+    numbered (``BasicBlock``, ``BasicBlockV2``)."""
     definition = graph.definitions[cls.definition]
     parts = []
     for param in definition.params:
@@ -204,9 +227,9 @@ def _variant_suffix(cls: GeneratedClass, graph: Graph) -> str:
                 text = "".join(ch for ch in str(cls.fixed[leaf]).title() if ch.isalnum())
                 parts.append(leaf.title().replace("_", "") + text)
     if cls.spatial is not None:
-        parts.append("At{}x{}".format(*cls.spatial))
-    if not parts:
-        parts.append("Image" if cls.rank == 3 else "Vector")
+        parts.append("At" + "x".join(map(str, cls.spatial)))
+    if not parts and ranks:
+        parts.append({3: "Image", 2: "Tokens"}.get(cls.rank, "Vector"))
     return "".join(parts)
 
 
@@ -222,8 +245,9 @@ def annotate(graph: Graph, source: bool = False) -> Tree:
     blocks = annotator.graph_steps()
     used = reachable(blocks)
     annotator.order = [cls for cls in annotator.order if id(cls) in used]
+    arguments = annotator.argument_values()
     for cls in annotator.order:
-        cls.values = annotator.argument_values.get(cls.key[:3], [])
+        cls.values = arguments.get(cls.key[:3], [])
     if source:
         _name_classes(annotator.order, graph)
     return Tree(graph, blocks, annotator.order, source)

@@ -11,8 +11,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from archcompile.errors import Diagnostic, ShapeError
-from archcompile.ir import INPUT, BranchNode, CallNode, JoinNode, LayerNode, Node, Origin
+from archcompile.ir import (
+    INPUT,
+    BranchNode,
+    CallNode,
+    Condition,
+    JoinNode,
+    LayerNode,
+    Node,
+    Origin,
+)
+from archcompile.joins import join_shapes
 from archcompile.lowering import LOWERING
 from archcompile.shapes import (
     COUNT_RULES,
@@ -20,9 +32,10 @@ from archcompile.shapes import (
     Shape,
     ShapeProblem,
     format_shape,
-    join_shapes,
 )
-from archcompile.symbolic import Expr, bind, has_expr, substitute
+from archcompile.spec.expressions import ExprError
+from archcompile.spec.expressions import evaluate as evaluate_expression
+from archcompile.symbolic import Expr, bind, evaluate, has_expr, substitute
 from archcompile.tree import Step
 
 if TYPE_CHECKING:
@@ -85,8 +98,11 @@ class Walk:
         self.top = top  # symbolic over the spec's params (else: a class's params)
         #: values of the enclosing block's parameters, when a use is walked inline
         self.env: dict[str, Any] | None = None
-        #: concrete values of the names in scope (spec params, or a call's arguments)
+        #: concrete values of the names in scope (spec params, or a call's
+        #: arguments, and the ``in_...`` sizes of the block's input)
         self.values: dict[str, Any] = annotator.graph.params
+        #: at the top level: the block's input sizes written with the spec's params
+        self.sym_inputs: dict[str, Any] = {}
 
     def body_step(self, name, kind, owner, nodes, shape, sym, values) -> Step:
         out, out_sym, children = self.body(nodes, name, shape, sym, values)
@@ -106,8 +122,10 @@ class Walk:
         values[INPUT] = outer[INPUT] if self.top else (shape, sym)
         steps = []
         for index, node in enumerate(nodes):
+            if node.when is not None and not self.decide(node.when, id(node)):
+                continue  # its if: condition is false for this use
             if node.reads and not isinstance(node, JoinNode):
-                shape, sym = values[node.reads[0]]
+                shape, sym = self.read(values, node.reads[0], node)
             step = self.node(node, f"{prefix}[{index}]", shape, sym, values)
             steps.append(step)
             shape, sym = step.shape, step.sym
@@ -133,7 +151,7 @@ class Walk:
         if isinstance(node, CallNode):
             return self.call(node, name, shape, sym)
         if isinstance(node, JoinNode):
-            shapes = [values[r] for r in node.reads]
+            shapes = [self.read(values, r, node) for r in node.reads]
             out = self.join(
                 node, node.mode, list(node.reads), [s for s, _ in shapes], "input", None
             )
@@ -152,6 +170,8 @@ class Walk:
             op = node.op.model_copy(
                 update={k: substitute(v, self.values) for k, v in written.items()}
             )
+            if node.deferred:
+                op = self.revalidate(node, op)
             try:
                 step.shape = SHAPE_RULES[kind](op, shape)
             except ShapeProblem as problem:
@@ -163,7 +183,10 @@ class Walk:
             if self.env is not None:
                 symbols = {k: bound(v, self.env) for k, v in symbols.items()}
             if self.top:
-                symbols = {k: substitute(v, self.a.baked) for k, v in symbols.items()}
+                symbols = {
+                    k: evaluate(substitute(v, self.a.baked), self.sym_inputs)
+                    for k, v in symbols.items()
+                }
             if self.concrete and sym == shape and not any(map(has_expr, symbols.values())):
                 step.sym, step.sym_calls = step.shape, step.calls  # nothing symbolic here
             else:
@@ -180,12 +203,13 @@ class Walk:
         if self.concrete:
             self.trace.calls.append(node)
             inner = Walk(self.a, self.trace, concrete=True, symbolic=False, top=False)
-            inner.values = self.a.bind_arguments(node, self.values, len(shape))
+            arguments = self.a.bind_arguments(node, self.values, len(shape))
+            inner.values = {**arguments, **input_names(shape)}
             step.shape, _, step.children = inner.body(node.body, name, shape, None, {})
             self.trace.calls.pop()
             total(step)
         if self.symbolic:
-            spatial = (shape if self.top else sym)[1:] if len(sym) == 3 else None
+            spatial = _spatial(shape if self.top else sym)
             step.cls = self.a.class_for(node, len(sym), spatial, self.argument_values(node))
             out = self.a.call_sym(step.cls, node, sym, self.top, self.env)
             if self.top and out is not None and None in out:
@@ -193,6 +217,74 @@ class Walk:
                 out = tuple(s if d is None else d for d, s in zip(out, step.shape))
             step.sym = out
         return step
+
+    # -- conditions, reads and sizes known late ------------------------------
+    def decide(self, when: Condition, key: Any) -> bool:
+        """Whether a node (or branch) is used: its ``if:`` computed with this
+        use's values. A symbolic walk takes what the concrete walk of the same
+        use decided (``key``: the node's identity)."""
+        if not self.concrete:
+            return self.a.outcomes[key]
+        try:
+            value = evaluate_condition(when.expr, self.lookup)
+        except ExprError as problem:
+            raise ShapeError(self.located(when, problem)) from None
+        self.a.outcomes[key] = value
+        return value
+
+    def lookup(self, ref: Any) -> Any:
+        if ref.name in self.values:
+            return self.values[ref.name]
+        raise ExprError(f"${ref.name} is not known here: the input is not an image", ref.at)
+
+    def located(self, when: Condition, problem: ExprError) -> Diagnostic:
+        origin = when.origin
+        column = origin.column + problem.offset if origin.column is not None else None
+        shown = ", ".join(f"${k} = {v}" for k, v in self.values.items() if k.startswith("in_"))
+        return Diagnostic(
+            str(problem),
+            file=origin.file,
+            line=origin.line,
+            column=column,
+            path=origin.path or None,
+            hint=problem.hint,
+            notes=(f"with {shown}",) if shown else (),
+        )
+
+    def read(self, values: dict, name: str, node: Node) -> tuple[Any, Any]:
+        if name in values:
+            return values[name]
+        problem = ShapeProblem(
+            f"from: reads {name!r}, which its if: condition leaves out here",
+            "give the value a condition that holds whenever it is read",
+        )
+        raise self.trace.error(problem, node.origin, None)
+
+    def revalidate(self, node: LayerNode, op: Any) -> Any:
+        """A layer with fields known only now (``$in_channels``), validated."""
+        data = {name: getattr(op, name) for name in type(op).model_fields}
+        try:
+            return type(op).model_validate(data)
+        except ValidationError as exc:
+            error = exc.errors(include_url=False)[0]
+            where = dict(node.deferred)
+            field = error["loc"][0] if error["loc"] else None
+            origin = where.get(field, node.origin)  # type: ignore[call-overload]
+            shown = ", ".join(f"${k} = {v}" for k, v in self.values.items() if k.startswith("in_"))
+            hint = None
+            if isinstance(error.get("input"), float):
+                hint = "round it explicitly: int(...), round(...) or make_divisible(...)"
+            raise ShapeError(
+                Diagnostic(
+                    error["msg"],
+                    file=origin.file,
+                    line=origin.line,
+                    column=origin.column,
+                    path=origin.path or None,
+                    hint=hint,
+                    notes=(f"with {shown}",),
+                )
+            ) from None
 
     def argument_values(self, node: CallNode) -> dict[str, Any] | None:
         """Concrete values of every parameter of this use, when known here."""
@@ -211,11 +303,15 @@ class Walk:
         outs: dict[str, Shape] = {}
         syms = []
         for branch, nodes in node.branches.items():
+            when = node.conditions.get(branch)
+            if when is not None and not self.decide(when, (id(node), branch)):
+                continue  # this branch's if: condition is false for this use
             label = f"{name}.{branch}"
             out, out_sym, steps = self.body(nodes, label, shape, sym, {INPUT: (shape, sym)})
             outs[branch] = out  # type: ignore[assignment]
             syms.append(out_sym)
             child = Step(label, "branch", None, shape, out, children=steps, sym_in=sym, sym=out_sym)
+            child.branch = branch
             children.append(total(child))
         out = self.join(node, node.node, list(outs), list(outs.values()), "branch", shape)
         out_sym = join_shapes(node.node, syms) if self.symbolic else None
@@ -241,6 +337,27 @@ def bound(value: Any, env: dict[str, Any]) -> Any:
             return env.get(value.terms[0][0], value)  # any value, strings included
         return bind(value, env)
     return value
+
+
+def _spatial(shape: Shape) -> tuple | None:
+    """The sizes a generated class may be written for: an image's height and
+    width, or the length of tokens."""
+    return {3: shape[1:], 2: shape[:1]}.get(len(shape))
+
+
+def input_names(shape: Shape | None) -> dict[str, Any]:
+    """The ``$in_...`` values of a block that receives ``shape``."""
+    if not shape:
+        return {}
+    if len(shape) == 3:
+        return {"in_channels": shape[0], "in_height": shape[1], "in_width": shape[2]}
+    return {"in_channels": shape[-1]}
+
+
+def evaluate_condition(expr: Any, lookup: Any) -> bool:
+    from archcompile.spec.expressions import truth
+
+    return truth(evaluate_expression(expr, lookup), expr)
 
 
 def node_label(node: Node) -> str:

@@ -20,8 +20,9 @@ from typing import Any
 
 import jinja2
 
+from archcompile import modules as own_modules
 from archcompile.backends.codegen_fuse import FUSED_1X1, fusable_branches
-from archcompile.backends.codegen_print import Forward, Printer, shape_comment, src
+from archcompile.backends.codegen_print import OPERATORS, Forward, Printer, shape_comment, src
 from archcompile.backends.layout import branch_has_module, members, wiring
 from archcompile.backends.pyfmt import INDENT, Bracket, call, layout
 from archcompile.backends.pytext import comment_text, docstring_text
@@ -84,12 +85,14 @@ class _Generator:
         self.uses_torch = False
         self.imports: set[str] = set()
         self.helpers: set[str] = set()
+        self.own: set[str] = set()  # archc's own module classes (archcompile.modules)
 
     def _printer(self, top: bool) -> Printer:
         return Printer(self.graph, top)
 
     def _collect(self, printer: Printer) -> None:
         self.helpers |= printer.helpers
+        self.own |= printer.own
         self.imports |= printer.imports
 
     # -- the class of one structure of a definition -----------------------------
@@ -126,8 +129,15 @@ class _Generator:
             signature=_signature(signature),
             unpack=unpack,
             attributes=attributes,
+            init=self.init_lines(),
             forward=forward.lines,
         )
+
+    @staticmethod
+    def _branch_module(printer, node, child) -> Any:
+        if child.branch in node.singles:
+            return printer.member(child.children[0])
+        return printer.sequential(child.children)
 
     def _member(self, printer, forward: Forward, attributes: list[str], attr, step) -> None:
         node = step.node
@@ -140,17 +150,21 @@ class _Generator:
             attributes += layout(printer.member(step), INDENT * 2, f"self.{attr} = ")
             forward.assign(node.name, call(f"self.{attr}", source), step.sym)
             return
+        if len(step.children) == 1 and branch_has_module(step.children[0].children):
+            # the other branches left out by their if:: this branch alone
+            child = step.children[0]
+            expr = self._branch_module(printer, node, child)
+            attributes += layout(expr, INDENT * 2, f"self.{child.branch} = ")
+            forward.assign(node.name, call(f"self.{child.branch}", source), step.sym)
+            return
         terms = []  # a concat/add of branches: each branch on its own line
         group = fusable_branches(node, step) if self.fuse else []
-        for (branch, nodes), child in zip(node.branches.items(), step.children):
-            if not branch_has_module(nodes):
+        for child in step.children:
+            branch = child.branch
+            if not branch_has_module(child.children):
                 terms.append(source)
                 continue
-            expr = (
-                printer.member(child.children[0])
-                if branch in node.singles
-                else printer.sequential(child.children)
-            )
+            expr = self._branch_module(printer, node, child)
             attributes += layout(expr, INDENT * 2, f"self.{branch} = ")
             terms.append(branch)
             if branch in group[1:]:
@@ -167,7 +181,7 @@ class _Generator:
             self.uses_torch = True
             joined: Any = call("torch.cat", Bracket("[", [("", t) for t in terms], "]"), "1")
         else:
-            joined = " + ".join(terms)
+            joined = OPERATORS[node.node].join(terms)
         forward.assign(node.name, joined, step.sym)
 
     # -- the model ----------------------------------------------------------------
@@ -207,9 +221,27 @@ class _Generator:
             doc=docstring_text("\n".join(doc), INDENT),
             signature=_signature(signature),
             attributes=attributes,
+            init=self.init_lines(),
             forward=forward.lines,
             returns=self._return_type(several),
         )
+
+    def init_lines(self) -> list[str]:
+        """``init:`` as torchvision writes it: one loop over ``self.modules()``,
+        the rules in order (what :func:`torch_build.apply_init` runs)."""
+        rules = self.graph.init
+        if not rules:
+            return []
+        lines = [f"{INDENT * 2}for m in self.modules():"]
+        for rule in rules:
+            names = [f"nn.{c}" for c in rule.classes]
+            test = f"isinstance(m, {names[0] if len(names) == 1 else '(' + ', '.join(names) + ')'})"
+            if rule.param == "bias":
+                test += " and m.bias is not None"
+            kwargs = {k: src(v) for k, v in rule.kwargs}
+            lines.append(f"{INDENT * 3}if {test}:")
+            lines += layout(call(f"nn.init.{rule.fn}", f"m.{rule.param}", **kwargs), INDENT * 4)
+        return lines
 
     def _block(self, printer, forward: Forward, attributes, block, step, guard: bool) -> None:
         steps = step.children
@@ -273,14 +305,17 @@ class _Generator:
             doc = "Applies each branch to the same input and concatenates the results."
             forward = ["return torch.cat([branch(x) for branch in self.children()], 1)"]
         else:
-            doc = "Applies each branch to the same input and sums the results."
-            # a list, not iter()/next(): TorchScript compiles this; summed in
+            verb, operator = ("sums", "+") if name == "Add" else ("multiplies", "*")
+            doc = f"Applies each branch to the same input and {verb} the results."
+            if name == "Mul":
+                doc = doc[:-1] + ", broadcasting."
+            # a list, not iter()/next(): TorchScript compiles this; joined in
             # order, as the live module does, so results are bit-identical
             forward = [
                 "outs = [branch(x) for branch in self.children()]",
                 "out = outs[0]",
                 "for other in outs[1:]:",
-                "    out = out + other",
+                f"    out = out {operator} other",
                 "return out",
             ]
         return _render("branches_class.py.j2", name=name, doc=doc, forward=forward)
@@ -293,8 +328,25 @@ class _Generator:
             lines.append("from typing import NamedTuple")
         if lines:
             lines.append("")
-        lines += ["import torch"] if self.uses_torch else []
-        return lines + ["from torch import Tensor, nn"]
+        torch_lines = {"from torch import Tensor, nn"} | own_modules.imports(self.own)
+        if self.uses_torch:
+            torch_lines.add("import torch")
+        return lines + [line for line in own_modules.ALLOWED_IMPORTS if line in torch_lines]
+
+
+#: the function a spec's ``make_divisible(...)`` becomes in generated source
+#: (:func:`archcompile.symbolic.make_divisible`, torchvision's rule)
+MAKE_DIVISIBLE = """\
+def _make_divisible(value: float, divisor: int, min_value: int | None = None) -> int:
+    \"\"\"``value`` rounded to the nearest multiple of ``divisor`` (at least
+    ``min_value``), and never more than 10% down.\"\"\"
+    if min_value is None:
+        min_value = divisor
+    new_value = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if new_value < 0.9 * value:
+        new_value += divisor
+    return int(new_value)
+"""
 
 
 def generate(spec: Any, fuse: bool = False) -> str:
@@ -307,8 +359,11 @@ def generate(spec: Any, fuse: bool = False) -> str:
     outputs = generator.outputs_class()
     model = generator.model_class()
     helpers = [generator.helper_class(h) for h in sorted(generator.helpers)]
+    helpers = own_modules.sources(generator.own) + helpers
     helpers += [FUSED_1X1] if generator.fused else []
     everything = helpers + classes + ([outputs] if outputs else []) + [model]
+    if any("_make_divisible(" in text for text in everything):
+        everything.insert(0, MAKE_DIVISIBLE)
     body = _render(
         "body.py.j2",
         docstring=f"{graph.name}: standalone PyTorch source generated by archc.",

@@ -57,9 +57,9 @@ def fusable_branches(node: Any, step: Any) -> list[str]:
     """The branches of a concat/add node whose opening 1x1 convs can run as
     one: the largest group with the same input channels and bias setting."""
     groups: dict[tuple[Any, Any], list[str]] = {}
-    for branch, child in zip(node.branches, step.children):
-        key = _opening_conv(branch, node, child)
+    for child in step.children:
+        key = _opening_conv(child.branch, node, child)
         if key is not None:
-            groups.setdefault(key, []).append(branch)
+            groups.setdefault(key, []).append(child.branch)
     best = max(groups.values(), key=len, default=[])
     return best if len(best) > 1 else []

@@ -93,9 +93,10 @@ def _no_module(node: Node) -> bool:
     return isinstance(node, (BranchNode, JoinNode))
 
 
-def branch_has_module(nodes: list[Node]) -> bool:
-    """An empty branch is the identity and has no module."""
-    return bool(nodes)
+def branch_has_module(steps: list) -> bool:
+    """A branch without steps (written empty, or every layer left out by its
+    ``if:``) is the identity and has no module."""
+    return bool(steps)
 
 
 @dataclass(frozen=True)

@@ -26,24 +26,29 @@ from archcompile.backends.layout import (
     wiring,
 )
 from archcompile.errors import BuildError, Diagnostic
-from archcompile.ir import INPUT, BranchNode, CallNode, Graph, JoinNode, LayerNode
+from archcompile.ir import INPUT, BranchNode, CallNode, Graph, InitRule, JoinNode, LayerNode
 from archcompile.limits import DEFAULT_LIMITS
 from archcompile.lowering import ModuleCall
+from archcompile.modules import helper_name
+from archcompile.modules import load as load_helper
 from archcompile.tree import Step, Tree
 
 
 def instantiate(call: ModuleCall) -> nn.Module:
-    """The module a lowering row names: ``nn.<ctor>(*args, **kwargs)``."""
-    return getattr(nn, call.ctor)(*call.args, **dict(call.kwargs))
+    """The module a lowering row names: ``nn.<ctor>(*args, **kwargs)``, or one of
+    archc's own classes (``archc:<Class>``, :mod:`archcompile.modules`)."""
+    own = helper_name(call.ctor)
+    ctor = load_helper(own) if own else getattr(nn, call.ctor)
+    return ctor(*call.args, **dict(call.kwargs))
 
 
 def join(mode: str, outputs: list[Tensor]) -> Tensor:
-    """Values concatenated on channels, or summed in order."""
+    """Values concatenated on channels, or summed or multiplied in order."""
     if mode == "concat":
         return torch.cat(outputs, 1)
     total = outputs[0]
     for output in outputs[1:]:
-        total = total + output
+        total = total * output if mode == "mul" else total + output
     return total
 
 
@@ -97,7 +102,8 @@ class _Wired(nn.Module):
 
 
 class Branches(nn.Module):
-    """Parallel branches on one input, concatenated on channels or summed.
+    """Parallel branches on one input, concatenated on channels, summed or
+    multiplied (broadcasting).
 
     Branches are attributes named as in the spec; an identity branch has none.
     """
@@ -285,8 +291,9 @@ class _Builder:
     def branches(self, step: Step) -> dict[str, nn.Module | None]:
         node: BranchNode = step.node  # type: ignore[assignment]
         result: dict[str, nn.Module | None] = {}
-        for (name, nodes), child in zip(node.branches.items(), step.children):
-            if not branch_has_module(nodes):
+        for child in step.children:
+            name = child.branch
+            if not branch_has_module(child.children):
                 result[name] = None
             elif name in node.singles:
                 result[name] = self.member(child.children[0])
@@ -297,7 +304,7 @@ class _Builder:
     def composite(self, step: Step) -> CompositeBlock:
         node: CallNode = step.node  # type: ignore[assignment]
         parts: list[tuple[str, Any, tuple[str, ...], str | None]] = []
-        for member, child in zip(members(node.body), step.children):
+        for member, child in zip(members([c.node for c in step.children]), step.children):
             inner = member.node
             if isinstance(inner, JoinNode):
                 parts.append(("join", inner.mode, inner.reads, inner.name))
@@ -331,11 +338,29 @@ def check_size(tree: Tree, max_params: int = DEFAULT_LIMITS.max_params) -> int:
 
 
 def build_tree(tree: Tree, max_params: int = DEFAULT_LIMITS.max_params) -> GraphModule:
-    """A live module for an annotated tree; parameters use torch's default init."""
+    """A live module for an annotated tree; parameters start as the spec's
+    ``init:`` says (torch's default without it)."""
     check_size(tree, max_params)
     builder = _Builder()
     blocks = {step.name: builder.block(step) for step in tree.blocks}
-    return GraphModule(tree.graph, blocks)
+    model = GraphModule(tree.graph, blocks)
+    apply_init(model, tree.graph.init)
+    return model
+
+
+@torch.no_grad()
+def apply_init(model: nn.Module, rules: tuple[InitRule, ...]) -> None:
+    """The calls the generated ``__init__`` writes for ``init:``, in the same
+    order (``self.modules()``, then the rules in order), so the same seed gives
+    the same weights."""
+    if not rules:
+        return
+    classes = [tuple(getattr(nn, c) for c in rule.classes) for rule in rules]
+    for module in model.modules():
+        for rule, types in zip(rules, classes):
+            tensor = getattr(module, rule.param, None) if isinstance(module, types) else None
+            if tensor is not None:
+                getattr(nn.init, rule.fn)(tensor, **dict(rule.kwargs))
 
 
 def build_module(spec: Any, max_params: int = DEFAULT_LIMITS.max_params) -> GraphModule:

@@ -7,10 +7,12 @@ the naming rules that the classes generated for composite blocks impose.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from archcompile.errors import LimitError, clipped_repr
 from archcompile.ir import BranchNode, CallNode, Node
+from archcompile.spec.expressions import DEFERRED
 from archcompile.spec.names import GENERATED_NAMES, HELPER_CLASSES, class_name, did_you_mean
 from archcompile.spec.scope import (
     Abort,
@@ -23,15 +25,7 @@ from archcompile.spec.scope import (
 )
 from archcompile.spec.source import SourceMap, SpecPath
 from archcompile.spec.wiring import Body
-from archcompile.symbolic import Expr
-
-
-def _expr_names(value: Any) -> set[str]:
-    if isinstance(value, Expr):
-        return {n for n, _ in value.terms}
-    if isinstance(value, tuple):
-        return set().union(*(_expr_names(v) for v in value)) if value else set()
-    return set()
+from archcompile.symbolic import Expr, evaluate, names
 
 
 class CompositeBlocks:
@@ -135,13 +129,81 @@ class CompositeBlocks:
             if not baked & set(leaves):
                 continue
             if scope.stack:
-                names = _expr_names(symbols[index])
-                self.baked[scope.stack[-1]].update(names)
+                self.baked[scope.stack[-1]].update(names(symbols[index]))
             else:
                 self.structural |= values[index].spec_params
             symbols[index] = arguments[index]
 
     # -- composite blocks ------------------------------------------------------
+    def _given_arguments(
+        self, definition: DefinitionSource, raw: Any, argpath: SpecPath, smap: SourceMap
+    ) -> list[tuple[Any, SpecPath | None]]:
+        """(raw value, path) of each parameter; path None where the definition's
+        default stands in for an argument not given."""
+        name = definition.name
+        params = definition.doc.params
+        defaults = getattr(params, "defaults", {})
+        names = [group_name(p) for p in params]
+        form = f"expected form: '{definition.signature()}'"
+        required = len([n for n in names if n not in defaults])
+        if raw is None:
+            raw = []
+        if isinstance(raw, list):
+            if not required <= len(raw) <= len(params):
+                wanted = (
+                    str(len(params)) if required == len(params) else f"{required} to {len(params)}"
+                )
+                self.error(
+                    smap,
+                    argpath,
+                    f"{name} takes {wanted} argument{'s' * (wanted != '1')}, got {len(raw)}",
+                    form,
+                )
+                raise Abort
+            given = [(raw[i], argpath + (i,)) for i in range(len(raw))]
+            return given + [(defaults[n], None) for n in names[len(raw) :]]
+        if isinstance(raw, dict):
+            unknown = [k for k in raw if k not in names]
+            missing = [n for n in names if n not in raw and n not in defaults]
+            for k in unknown:
+                self.error(
+                    smap,
+                    argpath + (k,),
+                    f"{name} has no parameter {k!r}",
+                    did_you_mean(k, names) or form,
+                    key=True,
+                )
+            for n in missing:
+                self.error(smap, argpath, f"{name} needs parameter {n!r}", form)
+            if unknown or missing:
+                raise Abort
+            return [(raw[n], argpath + (n,)) if n in raw else (defaults[n], None) for n in names]
+        self.error(
+            smap,
+            argpath,
+            f"arguments of {name} must be a list or a mapping, got {clipped_repr(raw)}",
+            form,
+        )
+        raise Abort
+
+    def _default(self, definition, param, raw, env, passed, scope) -> Value | None:
+        """A parameter's default value: resolved among the parameters before it,
+        and passed by the caller as if written there."""
+        path = definition.path + ("params", definition.doc.params.index(param), param)
+        inner = Scope(env, (*scope.stack, definition.name))
+        value = self.resolve(raw, path, definition.smap, inner)
+        if value is None:
+            return None
+        if value.value is DEFERRED:
+            self.error(
+                definition.smap,
+                path,
+                f"the default of {param!r} depends on the block's input size",
+                "use $in_channels in the block's layers instead",
+            )
+            return None
+        return replace(value, symbol=evaluate(value.symbol, passed))
+
     def call(
         self,
         definition: DefinitionSource,
@@ -168,50 +230,18 @@ class CompositeBlocks:
                 smap.diagnostic(argpath, f"blocks nest more than {self.limits.max_call_depth} deep")
             )
         params = definition.doc.params
-        names = [group_name(p) for p in params]
-        if raw is None:
-            raw = []
-        if isinstance(raw, list):
-            if len(raw) != len(params):
-                self.error(
-                    smap,
-                    argpath,
-                    f"{name} takes {len(params)} argument{'s' * (len(params) != 1)}, got {len(raw)}",
-                    form,
-                )
-                raise Abort
-            given = [(raw[i], argpath + (i,)) for i in range(len(params))]
-        elif isinstance(raw, dict):
-            unknown = [k for k in raw if k not in names]
-            missing = [n for n in names if n not in raw]
-            for k in unknown:
-                self.error(
-                    smap,
-                    argpath + (k,),
-                    f"{name} has no parameter {k!r}",
-                    did_you_mean(k, names) or form,
-                    key=True,
-                )
-            for n in missing:
-                self.error(smap, argpath, f"{name} needs parameter {n!r}", form)
-            if unknown or missing:
-                raise Abort
-            given = [(raw[n], argpath + (n,)) for n in names]
-        else:
-            self.error(
-                smap,
-                argpath,
-                f"arguments of {name} must be a list or a mapping, got {clipped_repr(raw)}",
-                form,
-            )
-            raise Abort
+        given = self._given_arguments(definition, raw, argpath, smap)
         env: dict[str, Value] = {}
         arguments: list[Any] = []
         symbols: list[Any] = []
         values: list[Value] = []
+        passed: dict[str, Any] = {}  # each parameter's argument, in the caller's terms
         failed = False
         for param, (raw_arg, arg_path) in zip(params, given):
-            value = self.resolve(raw_arg, arg_path, smap, scope)
+            if arg_path is None:  # not given: the definition's default, in its scope
+                value = self._default(definition, param, raw_arg, env, passed, scope)
+            else:
+                value = self.resolve(raw_arg, arg_path, smap, scope)
             if value is None:
                 failed = True
                 continue
@@ -238,6 +268,7 @@ class CompositeBlocks:
                     )
                     failed = True
                 env[leaf] = Value(part.value, Expr.name(leaf), part.where, part.spec_params, leaf)
+                passed[leaf] = part.symbol
             arguments.append(tupled(value.value))
             symbols.append(tupled(value.symbol))
             values.append(value)

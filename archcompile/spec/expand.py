@@ -22,6 +22,7 @@ from archcompile.ir import (
     INPUT,
     Block,
     BranchNode,
+    Condition,
     Definition,
     Graph,
     JoinNode,
@@ -33,6 +34,19 @@ from archcompile.layers import COMBINATORS, LAYER_KINDS
 from archcompile.limits import Limits
 from archcompile.spec.composite import CompositeBlocks
 from archcompile.spec.diagnose import validation_diagnostics
+from archcompile.spec.expressions import (
+    DEFERRED,
+    ExprError,
+    Ref,
+    evaluate,
+    looks_like,
+    parse,
+    references,
+    truth,
+)
+from archcompile.spec.init import init_rules
+from archcompile.spec.kindhint import kind_hint
+from archcompile.spec.mappings import norm_defaults, resolve_mapping, symbol_names
 from archcompile.spec.names import (
     attribute_problem,
     did_you_mean,
@@ -49,7 +63,18 @@ from archcompile.spec.scope import (
 from archcompile.spec.source import SourceMap, SpecPath, format_path
 from archcompile.spec.wiring import Body, check_reached, split_item, wiring
 from archcompile.spec.wiring import outputs as wired_outputs
-from archcompile.symbolic import Expr, has_expr
+from archcompile.symbolic import Expr, has_expr, names
+
+#: the ``$in_...`` names: the size of the input a block receives
+INPUT_NAMES = ("in_channels", "in_height", "in_width")
+
+
+#: the combinators that join branches or named values, and how
+JOINS = {
+    "concat": "joined on channels",
+    "add": "summed; [] is the identity",
+    "mul": "multiplied, sizes of 1 broadcasting; [] is the identity",
+}
 
 
 @dataclass
@@ -110,6 +135,9 @@ class Expander(CompositeBlocks):
             }
         )
         self.defaults = self._defaults(scope)
+        init, problems = init_rules(self.spec.init, self.smap)
+        for problem in problems:
+            self.report(problem)
         blocks = []
         for name, items in self.spec.blocks.items():
             path: SpecPath = ("blocks", name)
@@ -170,6 +198,7 @@ class Expander(CompositeBlocks):
                 for name, source in self.used.items()
             },
             structural_params=frozenset(self.structural),
+            init=init,
         )
 
     def _defaults(self, scope: Scope) -> dict[str, dict[str, Value]]:
@@ -177,10 +206,9 @@ class Expander(CompositeBlocks):
         for kind, args in self.spec.defaults.items():
             path: SpecPath = ("defaults", kind)
             if kind not in LAYER_KINDS:
-                hint = (
-                    did_you_mean(kind, LAYER_KINDS)
-                    or "defaults are keyed by layer kind, such as conv"
-                )
+                hint = kind_hint(kind, LAYER_KINDS)
+                if hint.startswith("see docs"):
+                    hint = "defaults are keyed by layer kind, such as conv"
                 self.error(
                     self.smap,
                     path,
@@ -201,7 +229,8 @@ class Expander(CompositeBlocks):
                         key=True,
                     )
                     continue
-                value = self.resolve(raw, path + (name,), self.smap, scope)
+                mapping = name in LAYER_KINDS[kind].mapping_fields
+                value = self.resolve(raw, path + (name,), self.smap, scope, mapping)
                 if value is not None and self._default_fits(kind, name, value):
                     result[kind][name] = value
         return result
@@ -261,6 +290,8 @@ class Expander(CompositeBlocks):
                 )
             )
         extra: dict = {}
+        if isinstance(item, dict) and "if" in item:
+            return self.conditional_item(item, path, smap, scope, index, body)
         if isinstance(item, str):
             kind, args, argpath = item, None, path
         elif isinstance(item, dict) and item:
@@ -285,6 +316,51 @@ class Expander(CompositeBlocks):
             self.wired_item(kind, args, extra, path, argpath, smap, scope, index, body or Body())
         ]
 
+    def conditional_item(self, item: dict, path, smap, scope, index, body) -> list[Node]:
+        """An item with ``if:``: left out when the condition is false, kept when
+        it is true; decided by the tree when it depends on the input's size."""
+        when = self.condition(item["if"], path + ("if",), smap, scope)
+        rest = {k: v for k, v in item.items() if k != "if"}
+        if when is False or when is None:
+            # (a wrong condition is reported once, its layer is not expanded)
+            return []
+        nodes = self.item(rest, path, smap, scope, index, body)
+        if when is True:
+            return nodes
+        return [node.model_copy(update={"when": when}) for node in nodes]
+
+    def condition(
+        self, raw: Any, path: SpecPath, smap: SourceMap, scope: Scope
+    ) -> bool | Condition | None:
+        """An ``if:`` value: true or false when the values in scope decide it, a
+        :class:`Condition` when it needs the input's size (``$in_channels``);
+        None (and a diagnostic) when it is wrong."""
+        if isinstance(raw, bool):
+            return raw
+        if not isinstance(raw, str):
+            self.error(
+                smap,
+                path,
+                f"if: takes a condition, got {clipped_repr(raw)}",
+                "for example: 'if: $stride == 1'",
+            )
+            return None
+        try:
+            tree = parse(raw)
+            value = evaluate(tree, lambda ref: self.reference(ref, scope).value)
+            for ref in references(tree):
+                self.structural |= self.reference(ref, scope).spec_params
+            if value is DEFERRED:
+                mark = smap.inside(path, 0)
+                origin = self.origin(smap, path)
+                if mark is not None:
+                    origin = origin.model_copy(update={"column": mark.column})
+                return Condition(expr=tree, text=raw, origin=origin)
+            return truth(value, tree)
+        except ExprError as problem:
+            self.expression_error(smap, path, problem)
+            return None
+
     def wired_item(
         self,
         kind: str,
@@ -308,7 +384,7 @@ class Expander(CompositeBlocks):
                 "a layer inside repeat cannot be named: every copy would take the name",
             )
             raise Abort
-        if kind in ("concat", "add") and args is None and "from" in extra:
+        if kind in JOINS and args is None and "from" in extra:
             name, reads = wiring(self, extra, kind, index, path, smap, body, join=True)
             if len(reads) < 2:
                 article = "an" if kind == "add" else "a"
@@ -335,7 +411,7 @@ class Expander(CompositeBlocks):
     ) -> list[Node]:
         if kind in LAYER_KINDS:
             return [self.layer(kind, args, path, argpath, smap, scope)]
-        if kind in ("concat", "add"):
+        if kind in JOINS:
             if args is None:
                 self.error(
                     smap,
@@ -349,25 +425,18 @@ class Expander(CompositeBlocks):
             return self.repeat(args, argpath, smap, scope)
         if kind in self.definitions:
             return [self.call(self.definitions[kind], args, path, argpath, smap, scope)]
-        known = [*LAYER_KINDS, *COMBINATORS, *self.definitions]
-        hint = did_you_mean(kind, known) or "see docs/spec-language.md for the layer kinds"
+        hint = kind_hint(kind, [*LAYER_KINDS, *COMBINATORS, *self.definitions])
         self.error(smap, argpath, f"unknown layer kind {kind!r}", hint, key=key)
         raise Abort
 
-    def resolve(self, raw: Any, path: SpecPath, smap: SourceMap, scope: Scope) -> Value | None:
-        """Substitute ``$names`` in ``raw``; None (and a diagnostic) if undefined."""
-        if isinstance(raw, str) and raw.startswith("$"):
-            name = raw[1:]
-            if name in scope.names:
-                return scope.names[name]
-            available = sorted(scope.names)
-            hint = did_you_mean(name, available) or (
-                "names in scope here: " + ", ".join("$" + n for n in available)
-                if available
-                else "no names are in scope here"
-            )
-            self.error(smap, path, f"undefined name ${name}", hint)
-            return None
+    def resolve(
+        self, raw: Any, path: SpecPath, smap: SourceMap, scope: Scope, mapping: bool = False
+    ) -> Value | None:
+        """Substitute ``$names`` and compute expressions in ``raw``; None (and a
+        diagnostic) on a problem. ``mapping``: the field may be written as a
+        mapping (``norm: {batch: {eps: $eps}}``)."""
+        if isinstance(raw, str) and looks_like(raw):
+            return self.expression(raw, path, smap, scope)
         if isinstance(raw, list):
             items = [self.resolve(v, path + (i,), smap, scope) for i, v in enumerate(raw)]
             if any(v is None for v in items):
@@ -379,10 +448,55 @@ class Expander(CompositeBlocks):
                 frozenset().union(*(v.spec_params for v in items)),  # type: ignore[union-attr]
                 items=tuple(items),  # type: ignore[arg-type]
             )
+        if isinstance(raw, dict) and mapping:
+            return resolve_mapping(self, raw, path, smap, scope)
         if isinstance(raw, dict):
             self.error(smap, path, f"expected a value, got a mapping {clipped_repr(raw)}")
             return None
         return Value(raw, raw, Where(smap, path))
+
+    def expression(self, text: str, path: SpecPath, smap: SourceMap, scope: Scope) -> Value | None:
+        """The value of an expression (:mod:`archcompile.spec.expressions`):
+        computed with the values in scope, and written with their symbols."""
+        try:
+            tree = parse(text)
+            if isinstance(tree, Ref):  # one name: its value as it is (any type)
+                found = self.reference(tree, scope)
+                if found.value is DEFERRED:
+                    found = replace(found, where=Where(smap, path))
+                return found
+            value = evaluate(tree, lambda ref: self.reference(ref, scope).value)
+        except ExprError as problem:
+            self.expression_error(smap, path, problem)
+            return None
+        try:
+            symbol = evaluate(tree, lambda ref: self.reference(ref, scope).symbol)
+        except ExprError:
+            symbol = value  # not expressible with symbols: the value itself
+        used = [self.reference(ref, scope) for ref in references(tree)]
+        spec_params = frozenset().union(*(v.spec_params for v in used))
+        return Value(value, symbol, Where(smap, path), spec_params)
+
+    def reference(self, ref: Ref, scope: Scope) -> Value:
+        """The value of ``$name`` in ``scope``; raises :class:`ExprError`."""
+        if ref.name in scope.names:
+            return scope.names[ref.name]
+        if ref.name in INPUT_NAMES:
+            return Value(DEFERRED, Expr.name(ref.name), Where(self.smap, ()))
+        available = sorted(scope.names)
+        hint = did_you_mean(ref.name, [*available, *INPUT_NAMES]) or (
+            "names in scope here: " + ", ".join("$" + n for n in available)
+            if available
+            else "no names are in scope here"
+        )
+        raise ExprError(f"undefined name ${ref.name}", ref.at, hint)
+
+    def expression_error(self, smap: SourceMap, path: SpecPath, problem: ExprError) -> None:
+        mark = smap.inside(path, problem.offset)
+        diagnostic = smap.diagnostic(path, str(problem), hint=problem.hint)
+        if mark is not None:
+            diagnostic = replace(diagnostic, line=mark.line, column=mark.column)
+        self.report(diagnostic)
 
     # -- layers --------------------------------------------------------------
     def layer(
@@ -432,15 +546,49 @@ class Expander(CompositeBlocks):
                 )
                 failed = True
                 continue
-            value = self.resolve(raw, argpath + (name,), smap, scope)
+            value = self.resolve(raw, argpath + (name,), smap, scope, name in model.mapping_fields)
             if value is None:
                 failed = True
             else:
                 values[name] = value
         if failed:
             raise Abort
+        self.structural |= norm_defaults(kind, values, self.defaults)
+        deferred = [name for name, value in values.items() if _deferred(value.value)]
+        if deferred:
+            # known with the input's shape: the tree validates the whole layer
+            # then; the other fields are checked one by one now
+            known = {n: v for n, v in values.items() if n not in deferred}
+            fits = [self._default_fits(kind, n, v) for n, v in known.items()]  # report all
+            if not all(fits):
+                raise Abort
+            op = model.model_construct(**{n: tupled(v.value) for n, v in known.items()})
+        else:
+            op = self._validated(model, kind, values, argpath, smap)
+        for name in model.structural_fields & values.keys():
+            self.structural |= values[name].spec_params
+        for name in model.module_fields & values.keys():
+            value = values[name]
+            if scope.stack and isinstance(value.symbol, (Expr, dict)):
+                # which modules the layer becomes: one generated class per value
+                self.baked[scope.stack[-1]].update(symbol_names(value.symbol))
+                values[name] = replace(value, symbol=value.value)
+        # validated with the values; kept as written (``$name`` -> Expr)
+        written = {name: tupled(v.symbol) for name, v in values.items() if has_expr(v.symbol)}
+        # (constructed without validation: the Exprs are not values; they were)
+        return LayerNode.model_construct(
+            op=op.model_copy(update=written),
+            origin=self.origin(smap, path),
+            deferred=tuple(
+                (n, self.origin(values[n].where.smap, values[n].where.path)) for n in deferred
+            ),
+        )
+
+    def _validated(self, model, kind: str, values: dict[str, Value], argpath, smap) -> Any:
+        """The layer's model, validated with the values; diagnostics point at
+        where each value was written (a call site, for a block's parameter)."""
         try:
-            op = model.model_validate({name: value.value for name, value in values.items()})
+            return model.model_validate({name: value.value for name, value in values.items()})
         except ValidationError as exc:
             where = {name: (v.where.smap, v.where.path) for name, v in values.items()}
             for diagnostic in validation_diagnostics(exc, smap, argpath, where=where):
@@ -460,22 +608,15 @@ class Expander(CompositeBlocks):
                     notes = (
                         f"${bound.name} is used as {field_name!r} of {kind} at {format_path(argpath)}{at}",
                     )
-                self.report(replace(diagnostic, notes=notes))
+                hint = diagnostic.hint
+                if (
+                    bound is not None
+                    and isinstance(bound.value, float)
+                    and "integer" in str(diagnostic.message)
+                ):
+                    hint = "round it explicitly: int(...), round(...) or make_divisible(...)"
+                self.report(replace(diagnostic, notes=notes, hint=hint))
             raise Abort from None
-        for name in model.structural_fields & values.keys():
-            self.structural |= values[name].spec_params
-        for name in model.module_fields & values.keys():
-            value = values[name]
-            if scope.stack and isinstance(value.symbol, Expr):
-                # which modules the layer becomes: one generated class per value
-                self.baked[scope.stack[-1]].update(n for n, _ in value.symbol.terms)
-                values[name] = replace(value, symbol=value.value)
-        # validated with the values; kept as written (``$name`` -> Expr)
-        written = {name: tupled(v.symbol) for name, v in values.items() if has_expr(v.symbol)}
-        # (constructed without validation: the Exprs are not values; they were)
-        return LayerNode.model_construct(
-            op=op.model_copy(update=written), origin=self.origin(smap, path)
-        )
 
     def branches(
         self,
@@ -486,7 +627,7 @@ class Expander(CompositeBlocks):
         smap: SourceMap,
         scope: Scope,
     ) -> BranchNode:
-        what = "joined on channels" if kind == "concat" else "summed; [] is the identity"
+        what = JOINS[kind]
         if not isinstance(raw, dict) or len(raw) < 2:
             self.error(
                 smap,
@@ -497,10 +638,24 @@ class Expander(CompositeBlocks):
             raise Abort
         branches: dict[str, list[Node]] = {}
         singles: set[str] = set()
+        conditions: dict[str, Condition] = {}
         for name, items in raw.items():
             problem = attribute_problem(name, "branch")
             if problem:
                 self.error(smap, argpath + (name,), problem, key=True)
+                continue
+            if isinstance(items, dict) and set(items) == {"if", "layers"}:
+                when = self.condition(items["if"], argpath + (name, "if"), smap, scope)
+                if when is None or when is False:
+                    continue  # left out (or wrong, and reported)
+                if when is not True:
+                    conditions[name] = when
+                argpath_items = argpath + (name, "layers")
+                items = items["layers"]
+                if not isinstance(items, list):
+                    self.error(smap, argpath_items, "layers: of a branch takes a list of layers")
+                    continue
+                branches[name] = self.expand_list(items, argpath_items, smap, scope)
                 continue
             single = items is not None and not isinstance(items, list)
             if single:
@@ -525,10 +680,14 @@ class Expander(CompositeBlocks):
                     f"branch {name!r} is written as one item but expands to {len(branches[name])}",
                     "write the branch as a list: '- ...'",
                 )
+        if not branches and not self.diagnostics:
+            self.error(smap, argpath, f"every branch of this {kind} is left out by its if:")
+            raise Abort
         return BranchNode(
             node=kind,  # type: ignore[arg-type]
             branches=branches,
             singles=frozenset(singles),
+            conditions=conditions,
             origin=self.origin(smap, path),
         )
 
@@ -561,7 +720,7 @@ class Expander(CompositeBlocks):
             )
         self.structural |= times.spec_params
         if isinstance(times.symbol, Expr) and scope.stack:
-            self.baked[scope.stack[-1]].update(name for name, _ in times.symbol.terms)
+            self.baked[scope.stack[-1]].update(names(times.symbol))
         if raw["layers"] == []:
             return []  # nothing to repeat (and nothing to count: do not loop)
         nodes: list[Node] = []
@@ -573,6 +732,12 @@ class Expander(CompositeBlocks):
             if self.errors > before:  # the same problems again in every copy
                 break
         return nodes
+
+
+def _deferred(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(_deferred(v) for v in value)
+    return value is DEFERRED
 
 
 @functools.cache

@@ -24,8 +24,10 @@ from typing import Any
 from archcompile.files import Owner, check_output, read_header, write_output
 from archcompile.ir import Output
 from archcompile.layers import COMBINATORS, LAYER_KINDS, LayerSpec
+from archcompile.spec.init import init_schema, initializer_schema
 from archcompile.spec.schema import NAME_PATTERN, TOP_LEVEL_KEYS, SpecDocument
 from archcompile.spec.wiring import ITEM_KEYS
+from archcompile.symbolic import FUNCTIONS
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 NULL = {"type": "null"}
@@ -39,11 +41,13 @@ def _to(name: str) -> dict:
     return {"$ref": f"#/$defs/{name}"}
 
 
-#: ``$name``: a parameter in scope, allowed wherever a layer takes a value
+#: an expression (``$name``, ``$c * 4``, ``make_divisible($c * $w, 8)``),
+#: allowed wherever a layer takes a value (see archcompile.spec.expressions)
 REFERENCE = {
     "type": "string",
-    "pattern": r"^\$[A-Za-z_][A-Za-z0-9_]*$",
-    "description": "a $name: a spec parameter, or a parameter of the enclosing define",
+    "pattern": r"\$|^\s*(" + "|".join(FUNCTIONS) + r")\s*\(",
+    "description": "an expression of parameters in scope: $name, $c * 4, "
+    "make_divisible($c * $width, 8), $in_channels",
 }
 
 #: the keys an item may carry besides its kind (see archcompile.spec.wiring)
@@ -52,6 +56,11 @@ _ITEM_KEY_SCHEMAS = {
         "type": ["string", "null"],
         "pattern": NAME_PATTERN,
         "description": "the layer's attribute name; later items can read it with from:",
+    },
+    "if": {
+        "type": ["string", "boolean"],
+        "description": "a condition: the item is used only where it holds "
+        "($stride == 1 and $in_channels == $out)",
     },
     "from": {
         "anyOf": [
@@ -79,6 +88,16 @@ _COMBINATORS: dict[str, tuple[dict, str, bool]] = {
             "anyOf": [NULL, _to("branches")],
             "description": "named branches on the same input, summed ([] is the identity); "
             "without branches, adds the values named in from:",
+        },
+        "branches",
+        True,
+    ),
+    "mul": (
+        {
+            "anyOf": [NULL, _to("branches")],
+            "description": "named branches on the same input, multiplied with torch "
+            "broadcasting ([] is the identity; a [N, C, 1, 1] gate scales an image); "
+            "without branches, multiplies the values named in from:",
         },
         "branches",
         True,
@@ -129,6 +148,11 @@ def _elements_referable(node: dict) -> dict:
         node["anyOf"] = [_elements_referable(s) for s in node["anyOf"]]
     if "prefixItems" in node:
         node["prefixItems"] = [{"anyOf": [s, _to("ref")]} for s in node["prefixItems"]]
+    if "properties" in node:  # a mapping argument (norm: {batch: {eps: $eps}})
+        node["properties"] = {
+            k: {"anyOf": [_elements_referable(s), _to("ref")]}
+            for k, s in node["properties"].items()
+        }
     return node
 
 
@@ -265,6 +289,7 @@ def _top_level(generated: dict) -> dict:
         "properties": {kind: _to(f"layer.{kind}") for kind in LAYER_KINDS},
         "additionalProperties": False,
     }
+    props["init"] = init_schema(_to("initializer"))
     output = {"anyOf": [{"type": "string"}, _to("output")]}
     outputs = [NULL, output, {"type": "array", "items": output}]
     props["outputs"] = {**props["outputs"], "anyOf": outputs}
@@ -280,8 +305,19 @@ def spec_schema() -> dict:
     defs["DefinitionDoc"]["properties"]["layers"]["items"] = _to("item")
     output = _clean(Output.model_json_schema())
     defs |= {"ref": REFERENCE, "item": _item(), "call": _call(), "output": output}
+    defs["initializer"] = initializer_schema()
     defs["output"]["additionalProperties"] = False
-    branch = {"anyOf": [NULL, {"type": "array", "items": _to("item")}, _to("item")]}
+    conditional = {
+        "type": "object",
+        "properties": {
+            "if": _ITEM_KEY_SCHEMAS["if"],
+            "layers": {"type": "array", "items": _to("item")},
+        },
+        "required": ["if", "layers"],
+        "additionalProperties": False,
+        "description": "a branch present only where its condition holds",
+    }
+    branch = {"anyOf": [NULL, {"type": "array", "items": _to("item")}, _to("item"), conditional]}
     defs["branches"] = {"type": "object", "minProperties": 2, "additionalProperties": branch}
     defs |= {f"layer.{kind}": _layer(model) for kind, model in LAYER_KINDS.items()}
     checks = [_known_kinds()]

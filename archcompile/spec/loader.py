@@ -305,6 +305,8 @@ def _merged_map(
     merged.keys = {p: m for p, m in base_map.keys.items() if not below(p, True)}
     merged.values.update({p: m for p, m in child_map.values.items() if below(p, False)})
     merged.keys.update({p: m for p, m in child_map.keys.items() if below(p, True)})
+    merged.quoted = {p for p in base_map.quoted if not below(p, False)}
+    merged.quoted |= {p for p in child_map.quoted if below(p, False)}
     for path in child_keys:
         mark = child_map.keys.get(path)
         if mark:

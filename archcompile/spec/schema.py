@@ -7,7 +7,7 @@ scope of ``$names`` and the composite blocks in use.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator
 from pydantic_core import PydanticCustomError
@@ -85,15 +85,50 @@ def _input(value: Any) -> tuple[int, int, int]:
     return (c, h, w)
 
 
+class ParamList(tuple):
+    """A definition's parameter names (a nested tuple is one destructured
+    argument), with the default values some of them take (``defaults``)."""
+
+    defaults: dict[str, Any]
+
+    def __new__(cls, names: Any = (), defaults: dict[str, Any] | None = None) -> Self:
+        self = super().__new__(cls, names)
+        self.defaults = dict(defaults or {})
+        return self
+
+
+def _param_entry(item: Any) -> tuple[Any, bool, Any]:
+    """(name or group, has a default, the default) of one entry of params."""
+    if isinstance(item, dict):
+        if len(item) != 1:
+            raise PydanticCustomError(
+                "params",
+                "a parameter with a default is written {{name: value}}, one per entry; got {got}",
+                {"got": repr(item)},
+            )
+        ((name, default),) = item.items()
+        if isinstance(default, (dict, list)):
+            raise PydanticCustomError(
+                "params",
+                "the default of parameter {name} must be a single value, got {got}",
+                {"name": repr(name), "got": repr(default)},
+            )
+        return name, True, default
+    return item, False, None
+
+
 def _params_list(value: Any) -> tuple[Any, ...]:
-    """``[c1, [c2_reduce, c2], ...]``: names, or lists of names (one level)."""
+    """``[c1, [c2_reduce, c2], {stride: 1}]``: names, lists of names (one level),
+    and names with a default value."""
     if not isinstance(value, list):
         raise PydanticCustomError(
             "params", "params must be a list of names, got {got}", {"got": repr(value)}
         )
     out: list[Any] = []
+    defaults: dict[str, Any] = {}
     seen: set[str] = set()
     for item in value:
+        item, has_default, default = _param_entry(item)
         group = item if isinstance(item, list) else [item]
         if not group:
             raise PydanticCustomError("params", "an empty group [] in params")
@@ -108,8 +143,16 @@ def _params_list(value: Any) -> tuple[Any, ...]:
                     "params", "parameter {name} is named twice", {"name": repr(name)}
                 )
             seen.add(name)
+        if has_default:
+            defaults[item] = default
+        elif defaults:
+            raise PydanticCustomError(
+                "params",
+                "parameter {name} has no default but follows one that has",
+                {"name": repr(group[-1])},
+            )
         out.append(tuple(group) if isinstance(item, list) else item)
-    return tuple(out)
+    return ParamList(out, defaults)
 
 
 _Params = Annotated[
@@ -117,8 +160,15 @@ _Params = Annotated[
     PlainValidator(
         _params_list,
         json_schema_input_type=Annotated[
-            list[Name | Annotated[list[Name], Field(min_length=1)]],
-            Field(description="parameter names; a list [a, b] takes one argument destructured"),
+            list[
+                Name
+                | Annotated[list[Name], Field(min_length=1)]
+                | Annotated[dict[Name, Any], Field(min_length=1, max_length=1)]
+            ],
+            Field(
+                description="parameter names; a list [a, b] takes one argument destructured; "
+                "{name: value} gives a default"
+            ),
         ],
     ),
 ]
@@ -167,6 +217,8 @@ class SpecDocument(_Strict):
     defaults: dict[str, dict[str, Any] | None] = Field(
         default_factory=dict, description="arguments given to every layer of a kind"
     )
+    #: checked by :mod:`archcompile.spec.init` (located, with did-you-mean hints)
+    init: Any = Field(None, description="how conv and linear weights and biases start")
     define: dict[DefineName, DefinitionDoc] = Field(
         default_factory=dict, description="composite blocks, used like layer kinds"
     )

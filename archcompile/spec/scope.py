@@ -25,7 +25,15 @@ class DefinitionSource:
     path: SpecPath
 
     def signature(self) -> str:
-        parts = ["[" + ", ".join(p) + "]" if isinstance(p, tuple) else p for p in self.doc.params]
+        defaults = getattr(self.doc.params, "defaults", {})
+        parts = [
+            "[" + ", ".join(p) + "]"
+            if isinstance(p, tuple)
+            else f"{p}={defaults[p]!r}"
+            if p in defaults
+            else p
+            for p in self.doc.params
+        ]
         return f"{self.name}: [{', '.join(parts)}]"
 
 

@@ -62,6 +62,8 @@ class SourceMap:
     def __init__(self) -> None:
         self.values: dict[SpecPath, Mark] = {}
         self.keys: dict[SpecPath, Mark] = {}
+        #: scalars written in quotes: their text starts one column later
+        self.quoted: set[SpecPath] = set()
 
     def value(self, path: SpecPath) -> Mark | None:
         """The mark of the value at ``path``, or of its nearest located parent."""
@@ -70,6 +72,15 @@ class SourceMap:
             if mark is not None:
                 return mark
         return None
+
+    def inside(self, path: SpecPath, offset: int) -> Mark | None:
+        """The mark of character ``offset`` of the string at ``path`` (an
+        expression's problem points at its exact column)."""
+        mark = self.values.get(path)
+        if mark is None or mark.column is None:
+            return self.value(path)
+        shift = offset + (1 if path in self.quoted else 0)
+        return Mark(mark.file, mark.line, mark.column + shift)
 
     def key(self, path: SpecPath) -> Mark | None:
         """The mark of the key that introduces ``path`` (falls back to values)."""
@@ -325,6 +336,8 @@ class _Builder:
             ) from None
         if isinstance(value, float) and not math.isfinite(value):
             raise self.fail(node, path, f"{clipped_repr(node.value)} is not a finite number")
+        if isinstance(value, str) and node.style in ("'", '"'):
+            self.smap.quoted.add(path)
         return value
 
     def _mapping(self, node: yaml.MappingNode, path: SpecPath) -> dict[str, Any]:

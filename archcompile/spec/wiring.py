@@ -26,7 +26,7 @@ from archcompile.spec.scope import Abort
 from archcompile.spec.source import SourceMap, SpecPath
 
 #: keys an item may carry besides its kind
-ITEM_KEYS = ("name", "from")
+ITEM_KEYS = ("name", "from", "if")
 
 
 @dataclass

@@ -45,6 +45,7 @@ def evaluate(
     channels_last: bool = True,
     shard: tuple[int, int] = (0, 1),
     device: torch.device | None = None,
+    flip: bool = False,
 ) -> Evaluation:
     """Evaluate ``model`` (in eval mode) on ``images``.
 
@@ -65,11 +66,9 @@ def evaluate(
         batch = indices[start : start + batch_size]
         x = images[batch].to(device).contiguous(memory_format=fmt)
         y = labels[batch]
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = model(x)
-        if not isinstance(logits, torch.Tensor):  # several outputs: the main one
-            logits = next(v for v in logits if v is not None)
-        logits = logits.float().cpu()
+        logits = _logits(model, x, bf16)
+        if flip:
+            logits = (logits + _logits(model, x.flip(3), bf16)) / 2
         total_loss += F.cross_entropy(logits, y, reduction="sum").double()
         predicted = logits.argmax(1)
         confusion += torch.bincount(y * classes + predicted, minlength=classes * classes).view(
@@ -91,3 +90,11 @@ def evaluate(
         confusion=confusion,
         class_names=class_names,
     )
+
+
+def _logits(model: nn.Module, x: torch.Tensor, bf16: bool) -> torch.Tensor:
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+        logits = model(x)
+    if not isinstance(logits, torch.Tensor):  # several outputs: the main one
+        logits = next(v for v in logits if v is not None)
+    return logits.float().cpu()

@@ -9,6 +9,7 @@ import torch
 
 from archcompile.errors import CheckpointError, Diagnostic, clip, clipped_repr
 from archcompile.train import checkpoint
+from archcompile.train.ema import TRAINED
 
 #: fields that shape the trajectory: a resumed run must keep them
 _TRAJECTORY = (
@@ -23,7 +24,12 @@ _TRAJECTORY = (
     "augment",
     "seed",
     "limit_train",
+    "random_erasing",
+    "ema",
+    "sync_bn",
 )
+#: what runs saved before a flag existed trained with
+_BEFORE = {"random_erasing": 0.0, "ema": None, "sync_bn": False}
 
 
 def check_fresh(out: Path, resume: bool, force: bool) -> None:
@@ -43,9 +49,16 @@ def check_fresh(out: Path, resume: bool, force: bool) -> None:
         (out / checkpoint.POINTER).unlink(missing_ok=True)
 
 
-def save_state(out, spec, config, model, optimizer, scheduler, step, steps_per_epoch) -> None:
+def save_state(
+    out, spec, config, model, optimizer, scheduler, step, steps_per_epoch, ema=None
+) -> None:
+    """With ``ema``, ``model.safetensors`` holds the average (what eval and the
+    generated source load) and the trained weights go with the optimizer's."""
     tensors, groups = checkpoint.optimizer_tensors(optimizer)
     tensors["rng.torch"] = torch.get_rng_state()
+    if ema is not None:
+        for key, value in model.state_dict().items():
+            tensors[TRAINED + key] = value.detach().cpu().contiguous().clone()
     meta = {
         "spec": checkpoint.spec_meta(spec),
         "step": step,
@@ -55,16 +68,17 @@ def save_state(out, spec, config, model, optimizer, scheduler, step, steps_per_e
         "scheduler": {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"},
         "torch": torch.__version__,
     }
-    checkpoint.save(out, model.state_dict(), tensors, meta)
+    weights = model if ema is None else ema.model
+    checkpoint.save(out, weights.state_dict(), tensors, meta)
 
 
-def resume_state(out, spec, config, model, optimizer, scheduler) -> int:
+def resume_state(out, spec, config, model, optimizer, scheduler, ema=None) -> int:
     saved = checkpoint.load(out)
     meta = saved.meta
     where = saved.directory / checkpoint.JSON_FILE
     checkpoint.check_fits(saved, model, spec.sha256, spec.display, for_resume=True)
     before = meta["config"]
-    changed = [k for k in _TRAJECTORY if before.get(k) != getattr(config, k)]
+    changed = [k for k in _TRAJECTORY if before.get(k, _BEFORE.get(k)) != getattr(config, k)]
     if _same_folder(before.get("data_dir"), config.data_dir) is False:
         changed.append("data_dir")
     changed += _changed_data(before, config)
@@ -81,7 +95,15 @@ def resume_state(out, spec, config, model, optimizer, scheduler) -> int:
             )
         )
     try:
-        model.load_state_dict(saved.model, strict=True)
+        if ema is None:
+            model.load_state_dict(saved.model, strict=True)
+        else:
+            trained = {
+                k[len(TRAINED) :]: v for k, v in saved.state.items() if k.startswith(TRAINED)
+            }
+            model.load_state_dict(trained, strict=True)
+            ema.model.load_state_dict(saved.model, strict=True)
+            ema.updates = saved.step
         checkpoint.restore_optimizer(optimizer, saved.state, meta["optimizer"]["param_groups"])
         _check_like(meta["scheduler"], scheduler.state_dict())
         scheduler.load_state_dict(

@@ -28,6 +28,7 @@ def evaluate_checkpoint(
     runtime: str = "torch",
     data: str = FASHION,
     val_split: float | None = None,
+    tta_flip: bool | None = None,
     passes: tuple[str, ...] = (),
 ) -> Evaluation:
     saved = checkpoint.load(path, with_state=False)
@@ -61,6 +62,7 @@ def evaluate_checkpoint(
             bf16=config.get("precision") == "bf16" and runtime == "torch",
             channels_last=runtime == "torch",
             device=device,
+            flip=bool(config.get("tta_flip", False) if tta_flip is None else tta_flip),
         )
     except (RuntimeError, ValueError) as exc:  # torch refused the model or the batch
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

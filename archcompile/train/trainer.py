@@ -8,27 +8,28 @@ holds the same examples whatever the number of processes. Rank 0 alone writes
 
 from __future__ import annotations
 
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from torch.utils.data import DistributedSampler
 
-from archcompile import jsonsafe
 from archcompile.backends.torch_build import build_tree, check_size
-from archcompile.errors import Diagnostic, TrainingError, clip, shown
+from archcompile.errors import Diagnostic, TrainingError
 from archcompile.files import write_atomic
 from archcompile.limits import DEFAULT_LIMITS
 from archcompile.spec import Spec
+from archcompile.train.augment import BatchTransforms
 from archcompile.train.data import DEFAULT_DATA_DIR
 from archcompile.train.distributed import Distributed
+from archcompile.train.ema import EMA
 from archcompile.train.evaluate import Evaluation, evaluate
+from archcompile.train.helpers import Stop, append, append_if, model_failure, start_from, warner
 from archcompile.train.imagefolder import FASHION, class_names, data_label, load_data
 from archcompile.train.losses import check_class_count, output_loss
 from archcompile.train.plots import plot_curves
@@ -36,6 +37,8 @@ from archcompile.train.progress import TrainingProgress
 from archcompile.train.resume import check_fresh, resume_state, save_state
 from archcompile.train.rundir import METRICS, RunFolder, truncate_metrics
 from archcompile.train.schedule import OptimizerName, ScheduleName, lr_factor, make_optimizer
+from archcompile.train.syncbn import convert_sync_bn
+from archcompile.train.threads import ThreadGovernor
 
 
 class TrainConfig(BaseModel):
@@ -55,6 +58,14 @@ class TrainConfig(BaseModel):
     precision: Literal["fp32", "bf16"] = "fp32"
     channels_last: bool = True
     augment: bool = False
+    #: probability of erasing a random rectangle of each training image
+    random_erasing: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
+    #: decay of an exponential moving average of the weights (evaluated, saved)
+    ema: float | None = Field(None, gt=0, lt=1, allow_inf_nan=False)
+    #: evaluate on each image and its mirror image (the mean of the two logits)
+    tta_flip: bool = False
+    #: BatchNorm statistics over the global batch in multi-process runs
+    sync_bn: bool = False
     seed: int = Field(0, ge=0, le=2**64 - 1)
     limit_train: int | None = Field(None, ge=1)
     limit_test: int | None = Field(None, ge=1)
@@ -82,30 +93,6 @@ class TrainResult:
     evaluations: list[dict[str, Any]] = field(default_factory=list)
 
 
-class _Stop:
-    """Ctrl-C asks to stop after the current step (a second Ctrl-C stops at once)."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
-
-    def __enter__(self) -> Self:
-        try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: leave signals alone
-            self._previous = None
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
 def _total_steps(config: TrainConfig, steps_per_epoch: int) -> int:
     if config.max_steps is not None:
         return config.max_steps
@@ -121,11 +108,13 @@ def train(
     on_step: Callable[[int], None] | None = None,
     force: bool = False,
     init_from: Path | None = None,
+    threads: ThreadGovernor | None = None,
 ) -> TrainResult:
     """Train ``spec``; see ``docs/training.md``. ``on_step(step)`` runs after
     each step (tests use it to interrupt a run). ``force`` trains into a folder
     archc did not create, or over a previous run; ``init_from`` names a run
-    folder or weights file to start from (see ``docs/weights.md``)."""
+    folder or weights file to start from (see ``docs/weights.md``);
+    ``threads`` sets torch's thread count as training goes (None: leave it)."""
     dist = Distributed.from_environment()
     folder = RunFolder(Path(out))
     try:
@@ -141,13 +130,16 @@ def train(
             on_step,
             dist,
             init_from,
+            threads,
         )
     finally:
         folder.close()
         dist.close()
 
 
-def _train(spec, config, out, resume, console, on_step, dist, init_from=None) -> TrainResult:
+def _train(
+    spec, config, out, resume, console, on_step, dist, init_from=None, threads=None
+) -> TrainResult:
     channels, height, width = spec.graph.input
     check_class_count(spec, len(class_names(config.data)), data_label(config.data))
     if config.batch_size % dist.world:
@@ -169,18 +161,21 @@ def _train(spec, config, out, resume, console, on_step, dist, init_from=None) ->
         config.val_split,
     )
     if skipped and dist.is_main:
-        _warner(console)(
+        warner(console)(
             f"skipped {skipped} entries of {config.data} that are not .png/.jpg/.jpeg images"
         )
     model = build_tree(spec.tree(), config.max_params)
     if init_from is not None:
-        _init_from(model, Path(init_from), spec, console)
+        start_from(model, Path(init_from), spec, console)
+    if config.sync_bn and dist.world > 1:
+        convert_sync_bn(model)
     if config.optimize:
         from archcompile.passes import optimize
 
         optimize(model, config.optimize)
     fmt = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(dist.device, memory_format=fmt)
+    ema = EMA(model, config.ema) if config.ema is not None else None
     optimizer = make_optimizer(model, config.optimizer, config.lr, config.weight_decay)
     local_batch = config.batch_size // dist.world
     steps_per_epoch = len(data.train_labels) // config.batch_size
@@ -196,9 +191,9 @@ def _train(spec, config, out, resume, console, on_step, dist, init_from=None) ->
     )
     step = 0
     if resume:
-        step = resume_state(out, spec, config, model, optimizer, scheduler)
+        step = resume_state(out, spec, config, model, optimizer, scheduler, ema)
         if dist.is_main:
-            truncate_metrics(out / METRICS, step, _warner(console))
+            truncate_metrics(out / METRICS, step, warner(console))
     elif dist.is_main:
         write_atomic(out / METRICS, "", parents=False)
     wrapped = dist.wrap(model)
@@ -222,7 +217,7 @@ def _train(spec, config, out, resume, console, on_step, dist, init_from=None) ->
 
     def evaluate_now() -> Evaluation:
         evaluation = evaluate(
-            model,
+            model if ema is None else ema.model,
             data.test_images,
             data.test_labels,
             data.class_names,
@@ -230,6 +225,7 @@ def _train(spec, config, out, resume, console, on_step, dist, init_from=None) ->
             channels_last=config.channels_last,
             shard=(dist.rank, dist.world),
             device=dist.device,
+            flip=config.tta_flip,
         )
         record = {
             "type": "eval",
@@ -239,35 +235,34 @@ def _train(spec, config, out, resume, console, on_step, dist, init_from=None) ->
         }
         result.evaluations.append(record)
         if dist.is_main:
-            _append(metrics, record)
+            append(metrics, record)
         progress.evaluated(step, evaluation)
         return evaluation
 
     def save_now() -> None:
         nonlocal last_checkpoint
         if dist.is_main:
-            save_state(out, spec, config, model, optimizer, scheduler, step, steps_per_epoch)
+            save_state(out, spec, config, model, optimizer, scheduler, step, steps_per_epoch, ema)
             plot_curves(metrics, out / "curves.png", f"{spec.name} ({spec.display})")
         last_checkpoint = step
         dist.barrier()
 
-    with _Stop() as stop, progress:
+    with Stop() as stop, progress:
         while step < total:
             epoch = step // steps_per_epoch
             sampler.set_epoch(epoch)
             order = torch.tensor(list(iter(sampler)), dtype=torch.int64)
-            flips = _flips(config, epoch, len(data.train_labels)) if config.augment else None
+            transform = BatchTransforms(config, epoch, len(data.train_labels))
             for index in range(step % steps_per_epoch, steps_per_epoch):
                 batch = order[index * local_batch : (index + 1) * local_batch]
                 x = data.train_images[batch].to(dist.device).contiguous(memory_format=fmt)
-                if flips is not None:
-                    x = torch.where(flips[batch].to(dist.device).view(-1, 1, 1, 1), x.flip(3), x)
+                x = transform(x, batch)
                 y = data.train_labels[batch].to(dist.device)
                 try:
                     with torch.autocast(dist.device.type, dtype=torch.bfloat16, enabled=bf16):
                         outputs = wrapped(x)
                 except (RuntimeError, ValueError) as exc:
-                    raise _model_failure(spec, exc, step + 1, local_batch) from None
+                    raise model_failure(spec, exc, step + 1, local_batch) from None
                 loss, logits = output_loss(outputs, y, spec.graph.outputs, config.label_smoothing)
                 correct = (logits.argmax(1) == y).sum()
                 flags = dist.combine(
@@ -280,7 +275,7 @@ def _train(spec, config, out, resume, console, on_step, dist, init_from=None) ->
                     ]
                 )
                 if flags[0]:
-                    _append_if(
+                    append_if(
                         dist.is_main,
                         metrics,
                         {"type": "train", "step": step + 1, "loss": None, "nonfinite": True},
@@ -296,9 +291,13 @@ def _train(spec, config, out, resume, console, on_step, dist, init_from=None) ->
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                if ema is not None:
+                    ema.update(model)
                 lr = scheduler.get_last_lr()[0]
                 scheduler.step()
                 step += 1
+                if threads is not None:
+                    threads.step(step)
                 trained_images += config.batch_size
                 window_images += config.batch_size
                 mean_loss = flags[2] / dist.world
@@ -316,7 +315,7 @@ def _train(spec, config, out, resume, console, on_step, dist, init_from=None) ->
                         "lr": lr,
                         "images_per_s": round(speed, 1),
                     }
-                    _append_if(dist.is_main, metrics, record)
+                    append_if(dist.is_main, metrics, record)
                     progress.advance(step, mean_loss, accuracy, speed)
                 epoch_end = step % steps_per_epoch == 0
                 if epoch_end or step == total:
@@ -342,59 +341,6 @@ def _train(spec, config, out, resume, console, on_step, dist, init_from=None) ->
     result.seconds = time.perf_counter() - started
     result.images_per_s = trained_images / max(result.seconds, 1e-9)
     return result
-
-
-def _init_from(model, path: Path, spec: Spec, console: Console | None) -> None:
-    """Start from the weights of ``path``; say which head was re-initialized."""
-    from archcompile.weights import head_sizes, init_from
-
-    fresh = init_from(model, path, head_sizes(spec))
-    if console is None:
-        return
-    loaded = len(model.state_dict()) - len(fresh)
-    console.print(f"initialized from {path}: {loaded} tensors loaded", markup=False)
-    if fresh:
-        shapes = ", ".join(f"{k} {list(model.state_dict()[k].shape)}" for k in fresh)
-        console.print(f"re-initialized for the new number of classes: {shapes}", markup=False)
-
-
-def _model_failure(spec: Spec, exc: Exception, step: int, batch: int) -> TrainingError:
-    """torch refused to run the model on a batch (BatchNorm over a single value
-    per channel, too little memory): one located line instead of a traceback."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return TrainingError(
-        Diagnostic(
-            f"the model fails on a batch of {batch} at step {step}: {clip(first)}",
-            file=spec.display,
-            hint="BatchNorm needs more than one value per channel: use a larger --batch-size "
-            "or input; with too little memory, a smaller one",
-        )
-    )
-
-
-def _flips(config: TrainConfig, epoch: int, count: int) -> torch.Tensor:
-    """Which examples to mirror this epoch: fixed by (seed, epoch), so every
-    process and every resumed run agrees."""
-    generator = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
-    return torch.rand(count, generator=generator) < 0.5
-
-
-def _append(path: Path, record: dict) -> None:
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(jsonsafe.dumps(record) + "\n")
-
-
-def _append_if(condition: bool, path: Path, record: dict) -> None:
-    if condition:
-        _append(path, record)
-
-
-def _warner(console: Console | None) -> Callable[[str], None]:
-    def warn(message: str) -> None:
-        if console is not None:
-            console.print(shown(message), markup=False, highlight=False)
-
-    return warn
 
 
 __all__ = ["TrainConfig", "TrainResult", "train"]
