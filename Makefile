@@ -33,7 +33,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix archcompile tests scripts bench
 
 # Side-by-side, interleaved benchmarks: one table of ratios (docs/performance.md).
-# BENCH_QUICK=1 make bench: a smoke run of about a minute.
+# BENCH_QUICK=1 make bench: a smoke run of under two minutes.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 

@@ -1,7 +1,7 @@
 """``make bench``: print one table of side-by-side, interleaved measurements.
 
     python -m bench.run                  # the full run (about 5-10 minutes on 2 cores)
-    BENCH_QUICK=1 python -m bench.run    # a smoke run of about a minute
+    BENCH_QUICK=1 python -m bench.run    # a smoke run of under two minutes
     python -m bench.run --only compile,passes --rounds 3
 
 Benchmarks assert nothing about time; tests check correctness.
