@@ -25,12 +25,17 @@ test-slow: $(STAMP) data graphviz
 	$(BIN)/python -m pytest -m slow $(PYTEST_FLAGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check archcompile tests scripts
-	$(BIN)/ruff format --check archcompile tests scripts
+	$(BIN)/ruff check archcompile tests scripts bench
+	$(BIN)/ruff format --check archcompile tests scripts bench
 
 format: $(STAMP)
-	$(BIN)/ruff format archcompile tests scripts
-	$(BIN)/ruff check --fix archcompile tests scripts
+	$(BIN)/ruff format archcompile tests scripts bench
+	$(BIN)/ruff check --fix archcompile tests scripts bench
+
+# Side-by-side, interleaved benchmarks: one table of ratios (docs/performance.md).
+# BENCH_QUICK=1 make bench: a smoke run of under two minutes.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
 
 # Re-record the golden generated sources in tests/golden/ after an intended change.
 golden: $(STAMP)

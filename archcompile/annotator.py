@@ -67,6 +67,7 @@ class Annotator:
         rank: int,
         spatial: tuple | None = None,
         values: dict[str, Any] | None = None,
+        channels: Any = None,
     ) -> GeneratedClass:
         """The class of this call's structure, walked once.
 
@@ -86,7 +87,18 @@ class Annotator:
             except NeedsSize:
                 cls = None
             if cls is None or needs_size(cls.steps):
-                cls = self._sized(node, key, rank, spatial, values, fixed)
+                try:
+                    cls = self._sized(node, key, rank, spatial, values, fixed)
+                except NeedsSize:
+                    if not (isinstance(channels, int) and spatial and values is not None):
+                        raise
+                    # the last resort, for a use whose sizes are all known:
+                    # the class written for exactly this input and these values
+                    whole = (*key, channels, tuple(spatial), frozen(values))
+                    cls = self.classes.get(whole) or self._walk_class(
+                        node, whole, rank, (channels, *spatial), values
+                    )
+                    cls.spatial = tuple(spatial) if rank == 3 else None
             self.classes.setdefault(cls.key, cls)
         cls.uses.append(node)
         return cls

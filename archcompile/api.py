@@ -70,10 +70,13 @@ def build(
     weights: str | os.PathLike[str] | None = None,
     input: InputShape = None,
     max_params: int = DEFAULT_LIMITS.max_params,
+    optimize: bool | str | Sequence[str] | None = None,
 ) -> torch.nn.Module:
     """A live ``torch.nn.Module``; with ``weights`` (a run folder, or a
     ``.safetensors``/``.pt`` state_dict file), loaded strictly: every key and
-    shape must match."""
+    shape must match. ``optimize``: ``True`` for the default optimizing passes,
+    or the names of the passes (see :mod:`archcompile.passes`); the
+    ``state_dict`` stays that of the plain build."""
     from archcompile.backends.torch_build import build_module
 
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
@@ -89,14 +92,30 @@ def build(
         from archcompile.weights import load_strict
 
         load_strict(model, Path(weights))
+    if optimize:
+        from archcompile.passes import optimize as apply_passes
+
+        apply_passes(model, optimize)
     return model
 
 
-def generate_source(spec: SpecLike, set: Values = None, input: InputShape = None) -> str:
-    """Standalone PyTorch source, byte-for-byte deterministic."""
+def generate_source(
+    spec: SpecLike,
+    set: Values = None,
+    input: InputShape = None,
+    optimize: bool | str | Sequence[str] | None = None,
+) -> str:
+    """Standalone PyTorch source, byte-for-byte deterministic. With ``optimize``
+    selecting ``fuse_1x1``, sibling 1x1 convs are called as one conv (the
+    other passes act on a built module, not on source)."""
     from archcompile.backends.codegen import generate
 
-    return generate(load(spec, set, input))
+    fuse = False
+    if optimize:
+        from archcompile.passes import select
+
+        fuse = "fuse_1x1" in select(optimize)
+    return generate(load(spec, set, input), fuse=fuse)
 
 
 def _is_text(text: str) -> bool:

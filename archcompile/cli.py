@@ -45,6 +45,30 @@ _state: dict = {"debug": False, "allow_extends": ()}
 SpecArg = Annotated[
     Path, typer.Argument(help="The spec file (YAML).", show_default=False, metavar="SPEC")
 ]
+OptimizeOpt = Annotated[
+    bool,
+    typer.Option("--optimize", help="Apply the default optimizing passes (docs/performance.md)."),
+]
+PassesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--passes",
+        help="Comma-separated passes instead of the default set: fold_bn, fuse_1x1, "
+        "channels_last, bf16.",
+        show_default=False,
+    ),
+]
+
+
+def _passes(optimize: bool, passes: str | None) -> tuple[str, ...]:
+    """The passes --optimize / --passes select (none without either)."""
+    if not optimize and passes is None:
+        return ()
+    from archcompile.passes import select
+
+    return select(passes if passes is not None else True)
+
+
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -145,13 +169,17 @@ def build(
         bool,
         typer.Option("--force", help="Overwrite a file archc did not write or that was edited."),
     ] = False,
+    optimize: OptimizeOpt = False,
+    passes: PassesOpt = None,
 ) -> None:
-    """Generate standalone PyTorch source for SPEC."""
+    """Generate standalone PyTorch source for SPEC.
+
+    With --optimize, the source calls sibling 1x1 convs as one (fuse_1x1)."""
     from archcompile import generate_source
     from archcompile.backends.output import write_generated
 
     loaded = _load(spec, overrides)
-    source = generate_source(loaded)
+    source = generate_source(loaded, optimize=_passes(optimize, passes))
     if output == "-":
         if check or force:
             raise UsageError("--check and --force need a file to compare or replace, not '-o -'")
@@ -355,6 +383,8 @@ def train(
         typer.Option(min=1, help="Processes: N > 1 relaunches this command under torchrun (DDP)."),
     ] = 1,
     threads: ThreadsOpt = None,
+    optimize: OptimizeOpt = False,
+    passes: PassesOpt = None,
 ) -> None:
     """Train SPEC on Fashion-MNIST (the tutorial's defaults: SGD, lr 0.1, batch 64)."""
     from pydantic import ValidationError
@@ -396,6 +426,7 @@ def train(
             log_every=log_every,
             checkpoint_every=checkpoint_every,
             max_params=max_params,
+            optimize=list(_passes(optimize, passes)),
         )
     except ValidationError as exc:
         problems = "; ".join(
@@ -495,6 +526,8 @@ def evaluate_command(
         ),
     ] = None,
     threads: ThreadsOpt = None,
+    optimize: OptimizeOpt = False,
+    passes: PassesOpt = None,
 ) -> None:
     """Evaluate a checkpoint on the Fashion-MNIST test set.
 
@@ -527,6 +560,7 @@ def evaluate_command(
             data,
             val_split,
             tta_flip,
+            passes=_passes(optimize, passes),
         )
     except CheckpointError as exc:  # weights for other --set values: name them
         raise stored_spec.with_hint(exc, loaded, checkpoint_path) from None
@@ -698,12 +732,17 @@ def export(
     force: Annotated[
         bool, typer.Option("--force", help="Replace an existing file (archc does not mark models).")
     ] = False,
+    optimize: OptimizeOpt = False,
+    passes: PassesOpt = None,
 ) -> None:
     """Export SPEC as ONNX or TorchScript, checked against the torch module before writing."""
     from archcompile.export import export as export_model
 
     loaded = _load(spec, overrides)
-    result = export_model(loaded, output, fmt.value, weights, source.value, max_params, force)
+    chosen = _passes(optimize, passes)
+    result = export_model(
+        loaded, output, fmt.value, weights, source.value, max_params, force, chosen
+    )
     outputs = ", ".join(result.outputs)
     out.print(
         f"wrote {shown(result.path)} ({result.size:,} bytes, {result.format}, "

@@ -105,6 +105,7 @@ def load_model(
     weights: Path | None,
     source: str = "live",
     max_params: int = DEFAULT_LIMITS.max_params,
+    passes: tuple[str, ...] = (),
 ) -> nn.Module:
     """The model to export, in eval mode, with a run's weights when given."""
     if source not in SOURCES:
@@ -117,6 +118,10 @@ def load_model(
         saved = checkpoint.load(weights, with_state=False)
         checkpoint.check_fits(saved, model, spec.sha256, spec.display)
         model.load_state_dict(saved.model, strict=True)
+    if passes:
+        from archcompile.passes import optimize
+
+        optimize(model, passes)
     return model.eval()
 
 
@@ -269,12 +274,22 @@ def export(
     source: str = "live",
     max_params: int = DEFAULT_LIMITS.max_params,
     force: bool = False,
+    passes: tuple[str, ...] = (),
 ) -> Exported:
-    """Export ``spec``'s model to ``output``, verified against the torch module."""
+    """Export ``spec``'s model to ``output``, verified against the torch module;
+    ``passes``: optimizing passes applied first (ONNX only)."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown --format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    if passes and fmt != "onnx":
+        raise UsageError(
+            Diagnostic(
+                "--optimize exports to ONNX only: TorchScript cannot compile the optimized modules",
+                hint="export with --format onnx, or without --optimize",
+            )
+        )
     output = check_target(output, spec, force)
-    return export_model(load_model(spec, weights, source, max_params), spec, output, fmt)
+    model = load_model(spec, weights, source, max_params, passes)
+    return export_model(model, spec, output, fmt)
 
 
 def export_model(model: nn.Module, spec: Spec, output: Path, fmt: str = "onnx") -> Exported:

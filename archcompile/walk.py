@@ -24,6 +24,7 @@ from archcompile.ir import (
     Node,
     Origin,
 )
+from archcompile.joins import join_shapes
 from archcompile.lowering import LOWERING
 from archcompile.shapes import (
     COUNT_RULES,
@@ -31,7 +32,6 @@ from archcompile.shapes import (
     Shape,
     ShapeProblem,
     format_shape,
-    join_shapes,
 )
 from archcompile.spec.expressions import ExprError
 from archcompile.spec.expressions import evaluate as evaluate_expression
@@ -210,7 +210,9 @@ class Walk:
             total(step)
         if self.symbolic:
             spatial = _spatial(shape if self.top else sym)
-            step.cls = self.a.class_for(node, len(sym), spatial, self.argument_values(node))
+            channels = shape[0] if self.top and len(shape) == 3 else None
+            values = self.argument_values(node)
+            step.cls = self.a.class_for(node, len(sym), spatial, values, channels)
             out = self.a.call_sym(step.cls, node, sym, self.top, self.env)
             if self.top and out is not None and None in out:
                 # not expressible with the spec's params: the concrete size
@@ -330,13 +332,13 @@ class Walk:
 
 
 def bound(value: Any, env: dict[str, Any]) -> Any:
+    """``value`` with the names ``env`` knows replaced (a name alone takes any
+    value, strings included); other names stay: a class's own arguments."""
     if isinstance(value, tuple):
         return tuple(bound(v, env) for v in value)
     if isinstance(value, Expr):
         if isinstance(value.atom, str):
-            return env.get(value.atom, value)  # any value, strings included
-        # names the environment lacks are the class's own parameters: kept
-        # (c * 4 stays c * 4; an atom such as c // 2 is computed like any sum)
+            return env.get(value.atom, value)
         return evaluate(value, env)
     return value
 

@@ -56,8 +56,9 @@ TOP_KEYS = [
 HOSTILE_NAMES = [
     "forward", "class", "_x", "__init__", "x", "nn", "self", "torch", "training", "to",
     "state_dict", "in_channels", "in_features", "H", "W", "match", "Tensor", "Inception",
-    "9lives", "has space", "é", "", "Add", "Concat", "BasicBlock", "VggBlock", "ConvBn",
-    "Attention", "StochasticDepth", "LayerNorm2d", "F", "L", "TransformerBlock",
+    "9lives", "has space", "é", "", "Add", "Concat", "Mul", "ChannelSplit", "BasicBlock",
+    "VggBlock", "ConvBn", "Attention", "StochasticDepth", "LayerNorm2d", "F", "L",
+    "TransformerBlock",
 ]  # fmt: skip
 HOSTILE_TEXT = [
     '"""', "'''", "\\", "\n", "\r", "\u2028", "#", 'import os; os.system("x")', "{{ x }}", "\t",
@@ -74,6 +75,18 @@ WORDS = (
     + GRAPH_WORDS
     + ["blocks", "layers", "times", "doc"]
 )
+#: values of the enumerated arguments: modes, norms, activations, and near misses
+CHOICES = [
+    "nearest", "bilinear", "bicubic", "row", "batch", "group", "layer", "none", "tanh",
+    "relu6", "hardswish", "hardsigmoid", "swish", "reshape", "Conv2d", "hard_swish",
+]  # fmt: skip
+#: mapping arguments (norm:) and their near misses
+MAPPINGS = [
+    {"batch": {"eps": 0.001, "momentum": 0.01}}, {"batch": None}, {"batch": {"eps": "$eps"}},
+    {"group": {"groups": 4}}, {"group": {"groups": 3, "eps": 1e-6}}, {"group": {}},
+    {"batch": {"groups": 2}}, {"layer": {}}, {"batch": 0.1}, {"batch": {}, "group": {}},
+    {"batch": {"eps": "$eps * 2"}}, {"group": {"groups": "$in_channels // 4"}},
+]  # fmt: skip
 #: expressions and conditions, good and bad (spec/expressions.py)
 EXPRESSIONS = [
     "$c * 4", "$width // 2 + 1", "$c // 0", "$c % 0", "$in_channels // 2", "$in_channels * 0.5",
@@ -85,6 +98,7 @@ STRINGS = (
     WORDS
     + ["$num_classes", "$width", "$c", "$nope", "$", "same", "valid", "batch", "relu", "yes"]
     + ["tanh", "none", "row", "transformer_block", "mixer_block", "convnext_block"]
+    + CHOICES
     + EXPRESSIONS
     + HOSTILE_TEXT
 )
@@ -174,6 +188,8 @@ def _new_value(draw, old: Any, doc: Any) -> tuple[str, Any]:
     if how == "nest_list":
         return how, [copy.deepcopy(old)]
     if how == "nest_map":
+        if draw(st.booleans()):  # a mapping argument such as norm: {batch: {eps: ...}}
+            return "mapping", copy.deepcopy(draw(st.sampled_from(MAPPINGS)))
         return how, {draw(st.sampled_from(WORDS)): copy.deepcopy(old)}
     if how == "graft":
         paths = _paths(doc)

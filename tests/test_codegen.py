@@ -296,3 +296,34 @@ def test_true_division_is_kept_as_written(tmp_path: Path) -> None:
     assert "nn.Conv2d(in_channels, int(c * (w / 49)), kernel_size=1)" in source
     generated = _module(source, tmp_path, "div").Div()
     assert sum(p.numel() for p in generated.parameters()) == 4 * 49 + 49
+
+
+FIXED_IN_EXPRESSION = """
+archc: 1
+name: Net
+input: [3, 8, 8]
+define:
+  stage:
+    params: [c, n]
+    layers:
+      - repeat: {times: $n, layers: [{conv: {out: $c * $n, kernel: 1}}]}
+blocks:
+  body:
+    - stage: [4, 2]
+    - stage: [8, 2]
+    - stage: [8, 3]
+"""
+
+
+def test_a_parameter_fixed_per_class_is_its_value_in_expressions(tmp_path: Path) -> None:
+    """``$n`` is a repeat count, so each class fixes it (no ``n`` argument): an
+    expression that also uses it must be written with its value."""
+    spec = archcompile.load(FIXED_IN_EXPRESSION)
+    source = archcompile.generate_source(spec)
+    assert "nn.Conv2d(in_channels, 2 * c, kernel_size=1)" in source
+    assert "nn.Conv2d(in_channels, 3 * c, kernel_size=1)" in source
+    module = _module(source, tmp_path, "fixed_in_expression")
+    generated, live = module.Net(), archcompile.build(spec)
+    generated.load_state_dict(live.state_dict())
+    x = torch.randn(2, 3, 8, 8)
+    assert torch.equal(generated(x), live(x))

@@ -50,7 +50,7 @@ def test_batchnorm_default_reaches_inside_inception() -> None:
     bn = archcompile.infer_shapes(archcompile.load_spec("specs/googlenet_bn.yaml"))
     convs = [step for block in bn.blocks for _, step in block.walk(99) if step.kind == "conv"]
     assert convs and all(
-        c.node.op.norm == "batch" and c.node.op.activation == "relu" for c in convs
+        c.node.op.norm.kind == "batch" and c.node.op.activation == "relu" for c in convs
     )
     assert len(convs) == 2 + 1 + 9 * 6  # stem convs, block2's second, six per Inception
     # no conv bias (the norm replaces it), plus a scale and a shift per channel
@@ -64,7 +64,7 @@ def _walk(nodes):
         yield node
         if node.node == "call":
             yield from _walk(node.body)
-        elif node.node in ("concat", "add"):
+        elif node.node in ("concat", "add", "mul"):
             for branch in node.branches.values():
                 yield from _walk(branch)
 

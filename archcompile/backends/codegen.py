@@ -21,7 +21,8 @@ from typing import Any
 import jinja2
 
 from archcompile import modules as own_modules
-from archcompile.backends.codegen_print import Forward, Printer, shape_comment, src
+from archcompile.backends.codegen_fuse import FUSED_1X1, fusable_branches
+from archcompile.backends.codegen_print import OPERATORS, Forward, Printer, shape_comment, src
 from archcompile.backends.layout import branch_has_module, members, wiring
 from archcompile.backends.pyfmt import INDENT, Bracket, call, layout
 from archcompile.backends.pytext import comment_text, docstring_text
@@ -76,8 +77,10 @@ def _reads(nodes: list[Any]) -> set[str]:
 class _Generator:
     """Prints the source tree: one class per generated class, then the model."""
 
-    def __init__(self, tree: Tree) -> None:
+    def __init__(self, tree: Tree, fuse: bool = False) -> None:
         self.tree = tree
+        self.fuse = fuse  # print sibling 1x1 convs through fused_1x1 (--optimize)
+        self.fused = False
         self.graph = tree.graph
         self.uses_torch = False
         self.imports: set[str] = set()
@@ -155,6 +158,7 @@ class _Generator:
             forward.assign(node.name, call(f"self.{child.branch}", source), step.sym)
             return
         terms = []  # a concat/add of branches: each branch on its own line
+        group = fusable_branches(node, step) if self.fuse else []
         for child in step.children:
             branch = child.branch
             if not branch_has_module(child.children):
@@ -162,14 +166,22 @@ class _Generator:
                 continue
             expr = self._branch_module(printer, node, child)
             attributes += layout(expr, INDENT * 2, f"self.{branch} = ")
+            terms.append(branch)
+            if branch in group[1:]:
+                continue  # computed with the group's first branch
+            if group and branch == group[0]:
+                self.fused = self.uses_torch = True
+                modules = Bracket("[", [("", f"self.{b}") for b in group], "]")
+                targets = f"{', '.join(group)} = "
+                forward.lines += layout(call("fused_1x1", source, modules), INDENT * 2, targets)
+                continue
             forward.lines += layout(call(f"self.{branch}", source), INDENT * 2, f"{branch} = ")
             forward.lines.append(shape_comment(child.sym))
-            terms.append(branch)
         if node.node == "concat":
             self.uses_torch = True
             joined: Any = call("torch.cat", Bracket("[", [("", t) for t in terms], "]"), "1")
         else:
-            joined = " + ".join(terms)
+            joined = OPERATORS[node.node].join(terms)
         forward.assign(node.name, joined, step.sym)
 
     # -- the model ----------------------------------------------------------------
@@ -293,14 +305,17 @@ class _Generator:
             doc = "Applies each branch to the same input and concatenates the results."
             forward = ["return torch.cat([branch(x) for branch in self.children()], 1)"]
         else:
-            doc = "Applies each branch to the same input and sums the results."
-            # a list, not iter()/next(): TorchScript compiles this; summed in
+            verb, operator = ("sums", "+") if name == "Add" else ("multiplies", "*")
+            doc = f"Applies each branch to the same input and {verb} the results."
+            if name == "Mul":
+                doc = doc[:-1] + ", broadcasting."
+            # a list, not iter()/next(): TorchScript compiles this; joined in
             # order, as the live module does, so results are bit-identical
             forward = [
                 "outs = [branch(x) for branch in self.children()]",
                 "out = outs[0]",
                 "for other in outs[1:]:",
-                "    out = out + other",
+                f"    out = out {operator} other",
                 "return out",
             ]
         return _render("branches_class.py.j2", name=name, doc=doc, forward=forward)
@@ -334,16 +349,18 @@ def _make_divisible(value: float, divisor: int, min_value: int | None = None) ->
 """
 
 
-def generate(spec: Any) -> str:
-    """The generated module for a loaded spec (see :func:`archcompile.generate_source`)."""
+def generate(spec: Any, fuse: bool = False) -> str:
+    """The generated module for a loaded spec (see :func:`archcompile.generate_source`);
+    ``fuse``: sibling 1x1 convs run as one (``archc build --optimize``)."""
     tree: Tree = spec.tree()
     graph = tree.graph
-    generator = _Generator(tree)
+    generator = _Generator(tree, fuse)
     classes = [generator.definition_class(cls) for cls in tree.classes]
     outputs = generator.outputs_class()
     model = generator.model_class()
     helpers = [generator.helper_class(h) for h in sorted(generator.helpers)]
     helpers = own_modules.sources(generator.own) + helpers
+    helpers += [FUSED_1X1] if generator.fused else []
     everything = helpers + classes + ([outputs] if outputs else []) + [model]
     if any("_make_divisible(" in text for text in everything):
         everything.insert(0, MAKE_DIVISIBLE)

@@ -21,6 +21,9 @@ from archcompile.modules import helper_name
 from archcompile.symbolic import Expr, substitute
 from archcompile.tree import Step, class_width
 
+#: joins written as an operator: ``a + b``, ``x * gate``
+OPERATORS = {"add": " + ", "mul": " * "}
+
 
 class Unexpressible(Exception):
     """A value the generated source cannot state (the message says which)."""
@@ -85,7 +88,7 @@ class Printer:
         self.top = top
         self.baked = {n: graph.params[n] for n in graph.structural_params}
         self.fixed = fixed or {}  # parameters the class being printed fixes
-        self.helpers: set[str] = set()  # "Concat" / "Add" classes in use
+        self.helpers: set[str] = set()  # "Concat" / "Add" / "Mul" classes in use
         self.own: set[str] = set()  # archc's own module classes in use
         self.imports: set[str] = set()  # "torch", "OrderedDict"
 
@@ -195,8 +198,8 @@ class Forward:
 
     def join(self, mode: str, reads: tuple[str, ...]) -> Item:
         names = [self.vars[r] for r in reads]
-        if mode == "add":
-            return " + ".join(names)
+        if mode in OPERATORS:
+            return OPERATORS[mode].join(names)
         return call("torch.cat", Bracket("[", [("", n) for n in names], "]"), "1")
 
 

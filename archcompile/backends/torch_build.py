@@ -43,12 +43,12 @@ def instantiate(call: ModuleCall) -> nn.Module:
 
 
 def join(mode: str, outputs: list[Tensor]) -> Tensor:
-    """Values concatenated on channels, or summed in order."""
+    """Values concatenated on channels, or summed or multiplied in order."""
     if mode == "concat":
         return torch.cat(outputs, 1)
     total = outputs[0]
     for output in outputs[1:]:
-        total = total + output
+        total = total * output if mode == "mul" else total + output
     return total
 
 
@@ -102,7 +102,8 @@ class _Wired(nn.Module):
 
 
 class Branches(nn.Module):
-    """Parallel branches on one input, concatenated on channels or summed.
+    """Parallel branches on one input, concatenated on channels, summed or
+    multiplied (broadcasting).
 
     Branches are attributes named as in the spec; an identity branch has none.
     """

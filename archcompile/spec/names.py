@@ -53,9 +53,9 @@ GENERATED_NAMES = frozenset(
 )
 
 
-#: classes the generated module defines for ``add`` and ``concat`` branches,
-#: and archc's own module classes (:mod:`archcompile.modules`) it may copy in
-HELPER_CLASSES = frozenset({"Add", "Concat"}) | frozenset(own_modules.registry())
+#: classes the generated module defines for ``add``, ``mul`` and ``concat``
+#: branches, and archc's own module classes (:mod:`archcompile.modules`) it may copy in
+HELPER_CLASSES = frozenset({"Add", "Concat", "Mul"}) | frozenset(own_modules.registry())
 
 
 #: names a generated composite class gives its input: its first __init__

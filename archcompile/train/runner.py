@@ -29,6 +29,7 @@ def evaluate_checkpoint(
     data: str = FASHION,
     val_split: float | None = None,
     tta_flip: bool | None = None,
+    passes: tuple[str, ...] = (),
 ) -> Evaluation:
     saved = checkpoint.load(path, with_state=False)
     model = build_tree(spec.tree(), max_params)
@@ -36,6 +37,10 @@ def evaluate_checkpoint(
     names = class_names(data)
     check_class_count(spec, len(names), data_label(data))  # weights that fit, other classes
     model.load_state_dict(saved.model, strict=True)
+    if passes:
+        from archcompile.passes import optimize
+
+        optimize(model, passes)
     channels, height, width = spec.graph.input
     config = saved.meta.get("config", {})
     if val_split is None:  # the share training held out, so eval sees the same files

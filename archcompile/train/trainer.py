@@ -76,6 +76,8 @@ class TrainConfig(BaseModel):
     log_every: int = Field(1, ge=1)
     checkpoint_every: int | None = Field(None, ge=1)
     max_params: int = Field(DEFAULT_LIMITS.max_params, ge=1)
+    # optimizing passes applied to the model (archcompile.passes); the state_dict is the plain one
+    optimize: list[str] = []
 
 
 @dataclass
@@ -167,6 +169,10 @@ def _train(
         start_from(model, Path(init_from), spec, console)
     if config.sync_bn and dist.world > 1:
         convert_sync_bn(model)
+    if config.optimize:
+        from archcompile.passes import optimize
+
+        optimize(model, config.optimize)
     fmt = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(dist.device, memory_format=fmt)
     ema = EMA(model, config.ema) if config.ema is not None else None

@@ -1,0 +1,1 @@
+"""``make bench``: side-by-side, interleaved benchmarks of archc (see docs/performance.md)."""
