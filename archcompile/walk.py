@@ -35,7 +35,7 @@ from archcompile.shapes import (
 )
 from archcompile.spec.expressions import ExprError
 from archcompile.spec.expressions import evaluate as evaluate_expression
-from archcompile.symbolic import Expr, bind, evaluate, has_expr, substitute
+from archcompile.symbolic import Expr, evaluate, has_expr, substitute
 from archcompile.tree import Step
 
 if TYPE_CHECKING:
@@ -333,9 +333,11 @@ def bound(value: Any, env: dict[str, Any]) -> Any:
     if isinstance(value, tuple):
         return tuple(bound(v, env) for v in value)
     if isinstance(value, Expr):
-        if len(value.terms) == 1 and not value.const and value.terms[0][1] == 1:
-            return env.get(value.terms[0][0], value)  # any value, strings included
-        return bind(value, env)
+        atom = value.atom
+        if isinstance(atom, str):  # one name (not an Apply such as c // 2)
+            return env.get(atom, value)  # any value, strings included
+        # names env lacks are the class's own parameters: they stay names
+        return evaluate(value, env)
     return value
 
 

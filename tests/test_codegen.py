@@ -259,3 +259,43 @@ def test_long_branch_and_layer_names_stay_ruff_clean(length: int, tmp_path: Path
     path = tmp_path / "long.py"
     path.write_text(archcompile.generate_source(spec))
     assert_ruff_accepts(path)
+
+
+_EXPRESSIONS_IN_A_CLASS = """
+archc: 1
+name: Widths
+input: [3, 8, 8]
+params: {width: 1.0}
+define:
+  blk:
+    params: [c, stride, width]
+    layers:
+      - add:
+          main:
+            - conv: {out: "make_divisible($c * $width, 8)", kernel: 1, stride: $stride}
+          identity: {if: "$stride == 1 and $in_channels == make_divisible($c * $width, 8)", layers: []}
+      - conv: {out: $c * 4, kernel: 1}
+      - conv: {out: $c, kernel: 1}
+blocks:
+  body:
+    - blk: [16, 1, $width]
+    - blk: [24, 2, $width]
+    - blk: [24, 1, $width]
+"""
+
+
+def test_expressions_of_a_class_parameter_stay_in_the_class(tmp_path: Path) -> None:
+    # `$c * 4` is written `4 * c` in one class for every c (not one class per
+    # use), and where a use's output is computed by walking its body (a stride
+    # makes the class sized), the call's arguments replace the class's names:
+    # the model passes 16 on, not `_make_divisible(c * width, 8)` (a NameError)
+    spec = archcompile.load_spec_text(_EXPRESSIONS_IN_A_CLASS)
+    source = archcompile.generate_source(spec)
+    assert "nn.Conv2d(_make_divisible(c * width, 8), 4 * c, kernel_size=1)" in source
+    assert "Blk(3, 16, 1, 1.0)" in source and "Blk(16, 24, 2, 1.0)" in source
+    assert "BlkV2(24, 24, 1, 1.0)" in source
+    model = getattr(_module(source, tmp_path, "widths"), spec.name)()
+    live = archcompile.build(spec)
+    live.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 3, 8, 8)
+    assert torch.equal(model.eval()(x), live.eval()(x))
