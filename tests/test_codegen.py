@@ -299,3 +299,16 @@ def test_expressions_of_a_class_parameter_stay_in_the_class(tmp_path: Path) -> N
     live.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, 3, 8, 8)
     assert torch.equal(model.eval()(x), live.eval()(x))
+
+
+def test_int_of_an_int_call_is_written_without_int(tmp_path: Path) -> None:
+    # ruff's RUF046 refuses int(round(x)): round() of one argument is an int already
+    text = _EXPRESSIONS_IN_A_CLASS.replace(
+        "      - conv: {out: $c, kernel: 1}\n",
+        "      - conv: {out: int(round($c * $width)), kernel: 1}\n",
+    )
+    source = archcompile.generate_source(archcompile.load_spec_text(text))
+    assert "round(c * width)" in source and "int(round(" not in source
+    target = tmp_path / "widths.py"
+    target.write_text(source)
+    assert_ruff_accepts(target)
