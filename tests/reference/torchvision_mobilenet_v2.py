@@ -37,7 +37,7 @@ def conv_bn_relu6(inp: int, oup: int, kernel: int = 3, stride: int = 1, groups: 
 class InvertedResidual(nn.Module):
     def __init__(self, inp: int, oup: int, stride: int, expand_ratio: int) -> None:
         super().__init__()
-        hidden_dim = int(round(inp * expand_ratio))
+        hidden_dim = round(inp * expand_ratio)  # torchvision: int(round(...))
         self.use_res_connect = stride == 1 and inp == oup
         layers: list[nn.Module] = []
         if expand_ratio != 1:
