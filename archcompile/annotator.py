@@ -10,8 +10,11 @@ from typing import Any
 from archcompile.ir import INPUT, CallNode, Graph
 from archcompile.shapes import Shape, format_shape
 from archcompile.symbolic import Expr, bind, substitute
-from archcompile.tree import GeneratedClass, Step, class_input, structure
+from archcompile.tree import GeneratedClass, Step, class_input, class_width, structure
 from archcompile.walk import Trace, Walk, bound, input_names
+
+#: the sizes in a class's input shape that are not arguments of the class
+SIZE_NAMES = frozenset({"H", "W", "L"})
 
 
 class NeedsSize(Exception):
@@ -89,9 +92,12 @@ class Annotator:
         return cls
 
     def _sized(self, node, key, rank, spatial, values, fixed) -> GeneratedClass:
-        if rank != 3 or spatial is None or not all(isinstance(d, int) for d in spatial):
+        if rank == 1 or spatial is None or not all(isinstance(d, int) for d in spatial):
             raise NeedsSize
-        sized_in = (Expr.name("in_channels"), *spatial)
+        if rank == 2:  # tokens: the length is the size a class may need
+            sized_in = (*spatial, Expr.name("in_features"))
+        else:
+            sized_in = (Expr.name("in_channels"), *spatial)
         for attempt in (fixed, values):
             if attempt is None:
                 break
@@ -160,7 +166,9 @@ class Annotator:
     ) -> Shape | None:
         """A call's output outside its class: the class formula, bound."""
         definition = self.graph.definitions[node.block]
-        names: dict[str, Any] = {"in_channels": sym_in[0], "in_features": sym_in[0]}
+        names: dict[str, Any] = {"in_channels": sym_in[0], "in_features": class_width(sym_in)}
+        if len(sym_in) == 2:
+            names["L"] = sym_in[0]
         if len(sym_in) == 3:
             names.update(H=sym_in[1], W=sym_in[2])
         arguments: dict[str, Any] = {}
@@ -203,13 +211,15 @@ def needs_size(steps: list[Step]) -> bool:
     """Whether a class body's modules need a size it cannot state symbolically."""
 
     def unknown(value: Any) -> bool:
+        if isinstance(value, Expr):  # a length or height is not an argument of the class
+            return any(name in SIZE_NAMES for name, _ in value.terms)
         return value is None or isinstance(value, tuple) and any(unknown(v) for v in value)
 
     for step in steps:
         for call in step.sym_calls:
             if unknown(call.args) or any(unknown(v) for _, v in call.kwargs):
                 return True
-        if step.cls is not None and (step.sym_in is None or step.sym_in[0] is None):
+        if step.cls is not None and (step.sym_in is None or class_width(step.sym_in) is None):
             return True
         if needs_size(step.children):
             return True

@@ -74,10 +74,11 @@ class LayerNode(_Step):
 
 
 class BranchNode(_Step):
-    """Parallel branches on the same input, joined on channels (``concat``) or
-    summed (``add``; an empty branch is the identity)."""
+    """Parallel branches on the same input, joined on channels (``concat``),
+    summed (``add``) or multiplied with broadcasting (``mul``); an empty branch
+    is the identity."""
 
-    node: Literal["concat", "add"]
+    node: Literal["concat", "add", "mul"]
     branches: dict[str, list[Node]]
     #: branches written as one item rather than a list: the module itself,
     #: not an ``nn.Sequential`` around it
@@ -88,11 +89,11 @@ class BranchNode(_Step):
 
 
 class JoinNode(_Step):
-    """Several named values joined on channels (``concat``) or summed (``add``):
-    ``- concat:`` with ``from: [a, b]``. It has no module."""
+    """Several named values joined on channels (``concat``), summed (``add``)
+    or multiplied (``mul``): ``- concat:`` with ``from: [a, b]``. It has no module."""
 
     node: Literal["join"] = "join"
-    mode: Literal["concat", "add"]
+    mode: Literal["concat", "add", "mul"]
     origin: Origin = Origin()
 
 

@@ -59,6 +59,9 @@ ACTIVATIONS: dict[str, tuple[str, bool]] = {
     "silu": ("SiLU", True),
     "sigmoid": ("Sigmoid", False),
     "tanh": ("Tanh", False),
+    "relu6": ("ReLU6", True),
+    "hardswish": ("Hardswish", True),
+    "hardsigmoid": ("Hardsigmoid", True),
 }
 
 
@@ -87,8 +90,39 @@ def _conv(layer: L.Conv, shape: Shape) -> list[ModuleCall]:
         ),
         role="conv",
     )
-    norm = [ModuleCall("BatchNorm2d", (layer.out,), role="bn")] if layer.norm == "batch" else []
-    return [conv, *norm, *activation(layer.activation)]
+    return [conv, *_norm(layer), *activation(layer.activation)]
+
+
+def _conv_transpose(layer: L.ConvTranspose, shape: Shape) -> list[ModuleCall]:
+    defaults = {"stride": 1, "padding": 0, "output_padding": 0, "groups": 1, "bias": True}
+    conv = ModuleCall(
+        "ConvTranspose2d",
+        (shape[0], layer.out),
+        (("kernel_size", layer.kernel),)
+        + _kw(
+            defaults | {"dilation": 1},
+            stride=layer.stride,
+            padding=layer.padding,
+            output_padding=layer.output_padding,
+            groups=layer.groups,
+            bias=layer.bias if isinstance(layer.bias, Expr) else layer.has_bias,
+            dilation=layer.dilation,
+        ),
+        role="conv",
+    )
+    return [conv, *_norm(layer), *activation(layer.activation)]
+
+
+def _norm(layer: L.Conv | L.ConvTranspose) -> list[ModuleCall]:
+    """The norm after a convolution, with the arguments given (the others are torch's)."""
+    norm = layer.norm
+    if norm is None:
+        return []
+    if norm.kind == "group":
+        kwargs = _kw({"eps": None}, eps=norm.eps)
+        return [ModuleCall("GroupNorm", (norm.groups, layer.out), kwargs, role="gn")]
+    kwargs = _kw({"eps": None, "momentum": None}, eps=norm.eps, momentum=norm.momentum)
+    return [ModuleCall("BatchNorm2d", (layer.out,), kwargs, role="bn")]
 
 
 def _pool(ctor: str) -> Callable[[Any, Shape], list[ModuleCall]]:
@@ -121,7 +155,7 @@ def _lrn(layer: L.LRN, shape: Shape) -> list[ModuleCall]:
 
 def _linear(layer: L.Linear, shape: Shape) -> list[ModuleCall]:
     kwargs = _kw({"bias": True}, bias=layer.bias)
-    linear = ModuleCall("Linear", (shape[0], layer.out), kwargs, role="linear")
+    linear = ModuleCall("Linear", (shape[-1], layer.out), kwargs, role="linear")
     return [linear, *activation(layer.activation)]
 
 
@@ -129,19 +163,50 @@ def _plain(ctor: str, role: str) -> Callable[[Any, Shape], list[ModuleCall]]:
     return lambda layer, shape: [ModuleCall(ctor, role=role)]
 
 
-def _adaptive(layer: L.AdaptiveAvgPool, shape: Shape) -> list[ModuleCall]:
-    return [ModuleCall("AdaptiveAvgPool2d", (L.pair(layer.size),), role="pool")]
+def _adaptive(ctor: str) -> Callable[[Any, Shape], list[ModuleCall]]:
+    def lower(layer: L.AdaptiveAvgPool | L.AdaptiveMaxPool, shape: Shape) -> list[ModuleCall]:
+        size = (1, 1) if layer.kind.startswith("global") else L.pair(layer.size)
+        return [ModuleCall(ctor, (size,), role="pool")]
+
+    return lower
+
+
+def _upsample(layer: L.Upsample, shape: Shape) -> list[ModuleCall]:
+    given = {"size": layer.size} if layer.size is not None else {"scale_factor": layer.scale}
+    kwargs = tuple(given.items()) + _kw(
+        {"mode": "nearest", "align_corners": None},
+        mode=layer.mode,
+        align_corners=layer.align_corners,
+    )
+    return [ModuleCall("Upsample", kwargs=kwargs, role="upsample")]
+
+
+def _groupnorm(layer: L.GroupNorm, shape: Shape) -> list[ModuleCall]:
+    kwargs = _kw({"eps": 1e-5, "affine": True}, eps=layer.eps, affine=layer.affine)
+    return [ModuleCall("GroupNorm", (layer.groups, shape[0]), kwargs, role="gn")]
 
 
 LOWERING: dict[str, Callable[[Any, Shape], list[ModuleCall]]] = {
     "conv": _conv,
+    "conv_transpose": _conv_transpose,
     "maxpool": _pool("MaxPool2d"),
     "avgpool": _pool("AvgPool2d"),
-    "global_avgpool": lambda layer, shape: [
-        ModuleCall("AdaptiveAvgPool2d", ((1, 1),), role="pool")
+    "global_avgpool": _adaptive("AdaptiveAvgPool2d"),
+    "global_maxpool": _adaptive("AdaptiveMaxPool2d"),
+    "adaptive_avgpool": _adaptive("AdaptiveAvgPool2d"),
+    "adaptive_maxpool": _adaptive("AdaptiveMaxPool2d"),
+    "upsample": _upsample,
+    "pixel_shuffle": lambda layer, shape: [
+        ModuleCall("PixelShuffle", (layer.factor,), role="shuffle")
     ],
-    "adaptive_avgpool": _adaptive,
+    "channel_shuffle": lambda layer, shape: [
+        ModuleCall("ChannelShuffle", (layer.groups,), role="shuffle")
+    ],
+    "channel_split": lambda layer, shape: [
+        ModuleCall("archc:ChannelSplit", (layer.parts, layer.index), role="split")
+    ],
     "batchnorm": _batchnorm,
+    "groupnorm": _groupnorm,
     "lrn": _lrn,
     "relu": _plain("ReLU", "relu"),
     "leaky_relu": lambda layer, shape: [
@@ -151,13 +216,25 @@ LOWERING: dict[str, Callable[[Any, Shape], list[ModuleCall]]] = {
             role="leaky_relu",
         )
     ],
-    "gelu": _plain("GELU", "gelu"),
+    "gelu": lambda layer, shape: [
+        ModuleCall(
+            "GELU", kwargs=_kw({"approximate": "none"}, approximate=layer.approximate), role="gelu"
+        )
+    ],
     "silu": _plain("SiLU", "silu"),
     "sigmoid": _plain("Sigmoid", "sigmoid"),
     "tanh": _plain("Tanh", "tanh"),
+    "relu6": _plain("ReLU6", "relu6"),
+    "hardswish": _plain("Hardswish", "hardswish"),
+    "hardsigmoid": _plain("Hardsigmoid", "hardsigmoid"),
     "dropout": lambda layer, shape: [
         ModuleCall("Dropout", kwargs=(("p", layer.p),), role="dropout")
     ],
     "flatten": _plain("Flatten", "flatten"),
     "linear": _linear,
 }
+
+
+from archcompile.lowering_tokens import TOKEN_LOWERING
+
+LOWERING.update(TOKEN_LOWERING)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from archcompile import layers as L
+from archcompile import symbolic
 from archcompile.symbolic import Dim, Expr, mul
 
 if TYPE_CHECKING:
@@ -43,7 +44,9 @@ def _image(layer: L.LayerSpec, shape: Shape) -> tuple[Dim, Dim, Dim]:
     if len(shape) != 3:
         raise ShapeProblem(
             f"{layer.kind} expects an image [N, C, H, W] but receives {format_shape(shape)}",
-            "image layers must come before 'flatten'",
+            "tokens [N, L, D] become an image with to_image"
+            if len(shape) == 2
+            else "image layers must come before 'flatten'",
         )
     return shape  # type: ignore[return-value]
 
@@ -114,6 +117,90 @@ def _pool_shape(layer: L.MaxPool | L.AvgPool, shape: Shape) -> Shape:
     )
 
 
+def _conv_transpose_shape(layer: L.ConvTranspose, shape: Shape) -> Shape:
+    c, h, w = _image(layer, shape)
+    if _known(c, layer.groups) and c % layer.groups:
+        raise ShapeProblem(f"groups ({layer.groups}) must divide the input channels ({c})")
+    axes = zip(
+        (h, w),
+        L.pair(layer.kernel),
+        L.pair(layer.stride),
+        L.pair(layer.padding),
+        L.pair(layer.dilation),
+        L.pair(layer.output_padding),
+        ("height", "width"),
+    )
+    return (layer.out, *(_transposed(*axis) for axis in axes))
+
+
+def _transposed(size: Dim, kernel, stride, padding, dilation, extra, axis: str) -> Dim:
+    """Output length of a transposed convolution, as torch computes it."""
+    if size is None or not _known(kernel, stride, padding, dilation, extra):
+        return None
+    grown = dilation * (kernel - 1) + extra + 1 - 2 * padding
+    out = (size + -1) * stride + grown  # an Expr stays linear
+    if isinstance(out, int) and out < 1:
+        raise ShapeProblem(
+            f"the {axis} would be {out}: padding {padding} crops more than the "
+            f"transposed convolution adds",
+            "use less padding, or a larger kernel or stride",
+        )
+    return out
+
+
+def _upsample_shape(layer: L.Upsample, shape: Shape) -> Shape:
+    c, h, w = _image(layer, shape)
+    if layer.size is not None:
+        return (c, *L.pair(layer.size))
+    sh, sw = L.pair(layer.scale)  # type: ignore[arg-type]
+    return (c, mul(h, sh), mul(w, sw))
+
+
+def _pixel_shuffle_shape(layer: L.PixelShuffle, shape: Shape) -> Shape:
+    c, h, w = _image(layer, shape)
+    f = layer.factor
+    if _known(c, f) and c % (f * f):
+        raise ShapeProblem(
+            f"pixel_shuffle with factor {f} needs channels divisible by {f * f} "
+            f"(factor squared), got {c}",
+            f"give the conv before it a multiple of {f * f} output channels",
+        )
+    channels = _divided(c, f * f)
+    return (channels, mul(h, f), mul(w, f))
+
+
+def _channel_groups_shape(layer: L.ChannelShuffle | L.GroupNorm, shape: Shape) -> Shape:
+    c = shape[0]
+    if layer.kind == "channel_shuffle":
+        _image(layer, shape)
+    if _known(c, layer.groups) and c % layer.groups:
+        raise ShapeProblem(
+            f"{layer.kind} groups ({layer.groups}) must divide the channels ({c})",
+            f"use a divisor of {c} as groups",
+        )
+    return shape
+
+
+def _channel_split_shape(layer: L.ChannelSplit, shape: Shape) -> Shape:
+    c, h, w = _image(layer, shape)
+    if _known(c, layer.parts) and c % layer.parts:
+        raise ShapeProblem(
+            f"channel_split into {layer.parts} parts needs channels divisible by "
+            f"{layer.parts}, got {c}",
+            "torch's chunk would give parts of different sizes",
+        )
+    return (_divided(c, layer.parts), h, w)
+
+
+def _divided(c: Dim, n: int) -> Dim:
+    """``c // n`` for a divisible channel count; symbolic (``in_channels // 2``)
+    where :mod:`archcompile.symbolic` can write a division, else not expressible."""
+    if _known(c):
+        return c // n  # type: ignore[operator]
+    divide = getattr(symbolic, "divide", None)  # spec expressions: c // n in source
+    return divide("//", c, n) if divide is not None and c is not None else None
+
+
 def _global_pool_shape(layer: L.GlobalAvgPool, shape: Shape) -> Shape:
     c, _, _ = _image(layer, shape)
     return (c, 1, 1)
@@ -141,21 +228,29 @@ def _flatten_shape(layer: L.Flatten, shape: Shape) -> Shape:
 
 
 def _linear_shape(layer: L.Linear, shape: Shape) -> Shape:
-    if len(shape) != 1:
+    if len(shape) == 3:
         raise ShapeProblem(
-            f"linear expects [N, features] but receives {format_shape(shape)}",
+            f"linear expects [N, features] or tokens [N, L, D] but receives {format_shape(shape)}",
             "add '- flatten' before it",
         )
-    return (layer.out,)
+    return (*shape[:-1], layer.out)  # on the last axis of tokens
 
 
 SHAPE_RULES: dict[str, Callable[[Any, Shape], Shape]] = {
     "conv": _conv_shape,
+    "conv_transpose": _conv_transpose_shape,
     "maxpool": _pool_shape,
     "avgpool": _pool_shape,
     "global_avgpool": _global_pool_shape,
+    "global_maxpool": _global_pool_shape,
     "adaptive_avgpool": _adaptive_pool_shape,
+    "adaptive_maxpool": _adaptive_pool_shape,
+    "upsample": _upsample_shape,
+    "pixel_shuffle": _pixel_shuffle_shape,
+    "channel_shuffle": _channel_groups_shape,
+    "channel_split": _channel_split_shape,
     "batchnorm": _same,
+    "groupnorm": _channel_groups_shape,
     "lrn": _image_same,
     "relu": _same,
     "leaky_relu": _same,
@@ -163,6 +258,9 @@ SHAPE_RULES: dict[str, Callable[[Any, Shape], Shape]] = {
     "silu": _same,
     "sigmoid": _same,
     "tanh": _same,
+    "relu6": _same,
+    "hardswish": _same,
+    "hardsigmoid": _same,
     "dropout": _same,
     "flatten": _flatten_shape,
     "linear": _linear_shape,
@@ -180,14 +278,31 @@ def _conv_counts(layer: L.Conv, inp: Shape, out: Shape) -> tuple[int, int]:
     kh, kw = L.pair(layer.kernel)
     per_output = (inp[0] // layer.groups) * kh * kw  # type: ignore[operator]
     params = layer.out * per_output + (layer.out if layer.has_bias else 0)
-    if layer.norm == "batch":
-        params += 2 * layer.out
-    return params, _prod(out) * per_output
+    return params + _norm_params(layer), _prod(out) * per_output
+
+
+def _conv_transpose_counts(layer: L.ConvTranspose, inp: Shape, out: Shape) -> tuple[int, int]:
+    """Weights [in, out / groups, kh, kw]; MACs as fvcore counts a transposed
+    convolution: every weight once per input position."""
+    kh, kw = L.pair(layer.kernel)
+    weights = inp[0] * (layer.out // layer.groups) * kh * kw  # type: ignore[operator]
+    params = weights + (layer.out if layer.has_bias else 0)
+    return params + _norm_params(layer), weights * _prod(inp[1:])
+
+
+def _norm_params(layer: L.Conv | L.ConvTranspose) -> int:
+    """The scale and shift of a conv's norm (both norms are affine)."""
+    return 0 if layer.norm is None else 2 * layer.out
+
+
+def _groupnorm_counts(layer: L.GroupNorm, inp: Shape, out: Shape) -> tuple[int, int]:
+    return (2 * inp[0] if layer.affine else 0), 0  # type: ignore[operator]
 
 
 def _linear_counts(layer: L.Linear, inp: Shape, out: Shape) -> tuple[int, int]:
-    features = inp[0]
-    return features * layer.out + (layer.out if layer.bias else 0), features * layer.out  # type: ignore[operator]
+    features, positions = inp[-1], _prod(inp[:-1])  # tokens: once per token
+    params = features * layer.out + (layer.out if layer.bias else 0)  # type: ignore[operator]
+    return params, positions * features * layer.out  # type: ignore[operator]
 
 
 def _batchnorm_counts(layer: L.BatchNorm, inp: Shape, out: Shape) -> tuple[int, int]:
@@ -200,11 +315,19 @@ def _free(layer: L.LayerSpec, inp: Shape, out: Shape) -> tuple[int, int]:
 
 COUNT_RULES: dict[str, Callable[[Any, Shape, Shape], tuple[int, int]]] = {
     "conv": _conv_counts,
+    "conv_transpose": _conv_transpose_counts,
     "maxpool": _free,
     "avgpool": _free,
     "global_avgpool": _free,
+    "global_maxpool": _free,
     "adaptive_avgpool": _free,
+    "adaptive_maxpool": _free,
+    "upsample": _free,  # no conv or linear MACs (fvcore counts 1 or 4 flops per output)
+    "pixel_shuffle": _free,
+    "channel_shuffle": _free,
+    "channel_split": _free,
     "batchnorm": _batchnorm_counts,
+    "groupnorm": _groupnorm_counts,
     "lrn": _free,
     "relu": _free,
     "leaky_relu": _free,
@@ -212,66 +335,13 @@ COUNT_RULES: dict[str, Callable[[Any, Shape, Shape], tuple[int, int]]] = {
     "silu": _free,
     "sigmoid": _free,
     "tanh": _free,
+    "relu6": _free,
+    "hardswish": _free,
+    "hardsigmoid": _free,
     "dropout": _free,
     "flatten": _free,
     "linear": _linear_counts,
 }
-
-
-def join_shapes(
-    mode: str, shapes: list[Shape | None], names: list[str] | None = None, what: str = ""
-) -> Shape | None:
-    """The shape of values joined by ``concat`` (channels summed) or ``add``.
-
-    With ``names`` the join is checked (known sizes must agree) and a
-    :class:`ShapeProblem` names the ``what`` (branch or input) at fault.
-    """
-    if any(s is None for s in shapes):
-        return None
-    first: Shape = shapes[0]  # type: ignore[assignment]
-    labels = names or []
-    if mode == "add":
-        for index, other in enumerate(shapes[1:], 1):
-            if labels and other != first:
-                raise _differ(
-                    f"add {_plural(what)} differ",
-                    labels,
-                    shapes,
-                    index,
-                    f"every {what} of 'add' must produce the same shape",
-                )
-        return first
-    for index, other in enumerate(shapes):
-        if labels and len(other) != 3:  # type: ignore[arg-type]
-            raise ShapeProblem(
-                f"concat {what} {labels[index]} gives {format_shape(other)}, not an image"  # type: ignore[arg-type]
-            )
-    for index, other in enumerate(shapes[1:], 1):
-        if labels and other[1:] != first[1:]:  # type: ignore[index]
-            raise _differ(
-                f"concat {_plural(what)} differ in spatial size",
-                labels,
-                shapes,
-                index,
-                "concat joins on channels; height and width must match",
-            )
-    channels: Dim = 0
-    for other in shapes:
-        c = other[0]  # type: ignore[index]
-        channels = None if channels is None or c is None else channels + c
-    return (channels, *first[1:])
-
-
-def _plural(what: str) -> str:
-    return {"branch": "branches"}.get(what, what + "s")
-
-
-def _differ(what: str, labels: list[str], shapes: list, index: int, hint: str) -> ShapeProblem:
-    return ShapeProblem(
-        f"{what}: {labels[0]} gives {format_shape(shapes[0])}, "
-        f"{labels[index]} gives {format_shape(shapes[index])}",
-        hint,
-    )
 
 
 def infer_shapes(graph: Graph) -> Any:
@@ -280,3 +350,9 @@ def infer_shapes(graph: Graph) -> Any:
     from archcompile.tree import annotate
 
     return annotate(graph)
+
+
+from archcompile.shapes_tokens import TOKEN_COUNT_RULES, TOKEN_SHAPE_RULES
+
+SHAPE_RULES.update(TOKEN_SHAPE_RULES)
+COUNT_RULES.update(TOKEN_COUNT_RULES)

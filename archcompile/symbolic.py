@@ -100,14 +100,16 @@ class Expr:
         parts = []
         for atom, coeff in self.terms:
             text = atom if isinstance(atom, str) else atom.render()
-            if coeff != 1:
-                if isinstance(atom, Apply) and atom.op in BINARY:
-                    text = f"({text})"
-                text = f"{coeff} * {text}"
-            parts.append(text)
+            if coeff != 1 and isinstance(atom, Apply) and atom.op in BINARY:
+                text = f"({text})"  # -(c // 2), 4 * (c // 2)
+            if abs(coeff) != 1:
+                text = f"{abs(coeff)} * {text}"
+            parts.append(("-" if coeff < 0 else "+", text))
         if self.const or not parts:
-            parts.append(str(self.const))
-        return " + ".join(parts).replace("+ -", "- ")
+            parts.append(("-" if self.const < 0 else "+", str(abs(self.const))))
+        sign, first = parts[0]
+        text = ("-" if sign == "-" else "") + first
+        return text + "".join(f" {sign} {part}" for sign, part in parts[1:])
 
     def __str__(self) -> str:
         return self.render()

@@ -67,7 +67,7 @@ class GeneratedClass:
 
     definition: str
     key: tuple
-    rank: int  # 3: takes an image (in_channels); 1: a vector (in_features)
+    rank: int  # 3: an image (in_channels); 2: tokens, 1: a vector (in_features)
     steps: list[Step] = field(default_factory=list)
     sym_in: Shape = ()
     sym: Shape = ()
@@ -147,7 +147,15 @@ class Tree:
 def class_input(rank: int) -> Shape:
     if rank == 3:
         return (Expr.name("in_channels"), Expr.name("H"), Expr.name("W"))
+    if rank == 2:  # tokens: length L, width in_features
+        return (Expr.name("L"), Expr.name("in_features"))
     return (Expr.name("in_features"),)
+
+
+def class_width(shape: Shape) -> Any:
+    """What a generated class takes as its first argument: the channels of an
+    image, the width of tokens, the features of a vector."""
+    return shape[-1] if len(shape) == 2 else shape[0]
 
 
 def structure(nodes: list[Node], outcomes: dict | None = None) -> tuple:
@@ -219,9 +227,9 @@ def _variant_suffix(cls: GeneratedClass, graph: Graph, ranks: bool) -> str:
                 text = "".join(ch for ch in str(cls.fixed[leaf]).title() if ch.isalnum())
                 parts.append(leaf.title().replace("_", "") + text)
     if cls.spatial is not None:
-        parts.append("At{}x{}".format(*cls.spatial))
+        parts.append("At" + "x".join(map(str, cls.spatial)))
     if not parts and ranks:
-        parts.append("Image" if cls.rank == 3 else "Vector")
+        parts.append({3: "Image", 2: "Tokens"}.get(cls.rank, "Vector"))
     return "".join(parts)
 
 

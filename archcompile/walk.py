@@ -24,6 +24,7 @@ from archcompile.ir import (
     Node,
     Origin,
 )
+from archcompile.joins import join_shapes
 from archcompile.lowering import LOWERING
 from archcompile.shapes import (
     COUNT_RULES,
@@ -31,7 +32,6 @@ from archcompile.shapes import (
     Shape,
     ShapeProblem,
     format_shape,
-    join_shapes,
 )
 from archcompile.spec.expressions import ExprError
 from archcompile.spec.expressions import evaluate as evaluate_expression
@@ -209,7 +209,7 @@ class Walk:
             self.trace.calls.pop()
             total(step)
         if self.symbolic:
-            spatial = (shape if self.top else sym)[1:] if len(sym) == 3 else None
+            spatial = _spatial(shape if self.top else sym)
             step.cls = self.a.class_for(node, len(sym), spatial, self.argument_values(node))
             out = self.a.call_sym(step.cls, node, sym, self.top, self.env)
             if self.top and out is not None and None in out:
@@ -339,6 +339,12 @@ def bound(value: Any, env: dict[str, Any]) -> Any:
         # names env lacks are the class's own parameters: they stay names
         return evaluate(value, env)
     return value
+
+
+def _spatial(shape: Shape) -> tuple | None:
+    """The sizes a generated class may be written for: an image's height and
+    width, or the length of tokens."""
+    return {3: shape[1:], 2: shape[:1]}.get(len(shape))
 
 
 def input_names(shape: Shape | None) -> dict[str, Any]:

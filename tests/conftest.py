@@ -16,6 +16,27 @@ TEST_SPECS = sorted((ROOT / "tests" / "specs").glob("*.yaml"))
 ALL_SPECS = BUNDLED_SPECS + TEST_SPECS
 
 
+#: specs whose forward pass takes seconds on a CPU (224x224 transformers and
+#: ConvNeXt): the tests that run them are marked slow (`make test-slow`)
+HEAVY_SPECS = {"vit_b_16", "convnext_tiny", "mlp_mixer_s16", "swin_t"}
+#: the tests over every spec that run forward passes
+FORWARD_TESTS = {
+    "test_generated_and_live_modules_are_interchangeable",
+    "test_forward_shapes_match_static_inference_at_every_block",
+    "test_macs_match_fvcore",
+    "test_torchscript_of_generated_source",
+    "test_torchscript_of_live_module",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = getattr(item, "callspec", None) and item.callspec.params.get("path")
+        name = getattr(item, "originalname", item.name)
+        if isinstance(path, Path) and path.stem in HEAVY_SPECS and name in FORWARD_TESTS:
+            item.add_marker(pytest.mark.slow)
+
+
 def spec_id(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
 

@@ -56,13 +56,17 @@ TOP_KEYS = [
 HOSTILE_NAMES = [
     "forward", "class", "_x", "__init__", "x", "nn", "self", "torch", "training", "to",
     "state_dict", "in_channels", "in_features", "H", "W", "match", "Tensor", "Inception",
-    "9lives", "has space", "é", "", "Add", "Concat", "BasicBlock", "VggBlock", "ConvBn",
+    "9lives", "has space", "é", "", "Add", "Concat", "Mul", "ChannelSplit", "BasicBlock",
+    "VggBlock", "ConvBn", "Attention", "StochasticDepth", "LayerNorm2d", "F", "L",
+    "TransformerBlock",
 ]  # fmt: skip
 HOSTILE_TEXT = [
     '"""', "'''", "\\", "\n", "\r", "\u2028", "#", 'import os; os.system("x")', "{{ x }}", "\t",
 ]  # fmt: skip
 #: keys of items and outputs: names, from:, joins
-GRAPH_WORDS = ["name", "from", "input", "training_only", "loss_weight", "x_in", "enc1", "conv2"]
+GRAPH_WORDS = [
+    "name", "from", "input", "training_only", "loss_weight", "x_in", "enc1", "conv2", "if",
+]  # fmt: skip
 WORDS = (
     KINDS
     + ARGUMENTS
@@ -71,9 +75,31 @@ WORDS = (
     + GRAPH_WORDS
     + ["blocks", "layers", "times", "doc"]
 )
+#: values of the enumerated arguments: modes, norms, activations, and near misses
+CHOICES = [
+    "nearest", "bilinear", "bicubic", "row", "batch", "group", "layer", "none", "tanh",
+    "relu6", "hardswish", "hardsigmoid", "swish", "reshape", "Conv2d", "hard_swish",
+]  # fmt: skip
+#: mapping arguments (norm:) and their near misses
+MAPPINGS = [
+    {"batch": {"eps": 0.001, "momentum": 0.01}}, {"batch": None}, {"batch": {"eps": "$eps"}},
+    {"group": {"groups": 4}}, {"group": {"groups": 3, "eps": 1e-6}}, {"group": {}},
+    {"batch": {"groups": 2}}, {"layer": {}}, {"batch": 0.1}, {"batch": {}, "group": {}},
+    {"batch": {"eps": "$eps * 2"}}, {"group": {"groups": "$in_channels // 4"}},
+]  # fmt: skip
+#: expressions and conditions, good and bad (spec/expressions.py)
+EXPRESSIONS = [
+    "$c * 4", "$width // 2 + 1", "$c // 0", "$c % 0", "$in_channels // 2", "$in_channels * 0.5",
+    "max($c, 8)", "min($c)", "make_divisible($width * 0.5, 8)", "int($num_classes / 3)",
+    "$stride == 1 and $in_channels == $out", "$stride", "not $c", "1 < 2 < 3", "(($c",
+    "__import__('os')", "$c.__class__", "$in_height * $in_width", "$x ** 2", "true or $nope",
+]  # fmt: skip
 STRINGS = (
     WORDS
     + ["$num_classes", "$width", "$c", "$nope", "$", "same", "valid", "batch", "relu", "yes"]
+    + ["tanh", "none", "row", "transformer_block", "mixer_block", "convnext_block"]
+    + CHOICES
+    + EXPRESSIONS
     + HOSTILE_TEXT
 )
 NUMBERS = [0, 1, 2, 3, -1, -7, 2**31 - 1, 2**31, 2**63, 10**9, 10**30, 0.5, -0.25, 1e308, 1e-300]
@@ -162,6 +188,8 @@ def _new_value(draw, old: Any, doc: Any) -> tuple[str, Any]:
     if how == "nest_list":
         return how, [copy.deepcopy(old)]
     if how == "nest_map":
+        if draw(st.booleans()):  # a mapping argument such as norm: {batch: {eps: ...}}
+            return "mapping", copy.deepcopy(draw(st.sampled_from(MAPPINGS)))
         return how, {draw(st.sampled_from(WORDS)): copy.deepcopy(old)}
     if how == "graft":
         paths = _paths(doc)
@@ -327,14 +355,18 @@ def check_located(exc: ArchcError) -> None:
 
 
 def check_generated(source: str) -> None:
-    """Generated source is Python whose top level is a docstring, imports and classes."""
+    """Generated source is Python whose top level is a docstring, imports and
+    classes (and the ``_make_divisible`` function where expressions use it)."""
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
         raise Crash(f"generated source does not parse: {exc}") from None
     for index, node in enumerate(tree.body):
         docstring = index == 0 and isinstance(node, ast.Expr)
-        if not (docstring or isinstance(node, (ast.Import, ast.ImportFrom, ast.ClassDef))):
+        helper = isinstance(node, ast.FunctionDef) and node.name == "_make_divisible"
+        if not (
+            docstring or helper or isinstance(node, (ast.Import, ast.ImportFrom, ast.ClassDef))
+        ):
             raise Crash(f"unexpected top-level statement: {ast.dump(node)[:80]}")
     # no argument or local variable may hide a class or an import of the module
     module_names = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}

@@ -27,6 +27,7 @@ SMALL = [
     "tests/specs/tiny_cnn.yaml",
     "tests/specs/three_outputs.yaml",
     "tests/specs/unet_skip.yaml",
+    "tests/specs/tokens.yaml",  # archc's own modules, attention among them
 ]
 HAS_DATA = (DEFAULT_DATA_DIR / "t10k-labels-idx1-ubyte.gz").exists()
 needs_data = pytest.mark.skipif(not HAS_DATA, reason="Fashion-MNIST is not installed")

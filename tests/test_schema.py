@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import jsonschema
 import pytest
@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 
 import archcompile
 from archcompile.errors import ArchcError
-from archcompile.layers import LAYER_KINDS, LayerSpec, _float_field
+from archcompile.layers import LAYER_KINDS, Activation, LayerSpec, _float_field
 from archcompile.spec.jsonschema import schema_text, spec_schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +29,9 @@ GOOD = sorted((ROOT / "specs").glob("**/*.yaml")) + sorted((ROOT / "tests/specs"
 STRUCTURAL = """boolean_channels define_not_a_mapping float_channels infinity
     integer_too_large negative_channels negative_kernel only_comments string_channels
     unknown_argument unknown_key unknown_layer unknown_layer_bare yaml_list yaml_scalar
-    zero_channels zero_kernel zero_stride""".split()
+    zero_channels zero_kernel zero_stride norm_unknown norm_unknown_argument
+    norm_group_without_groups norm_eps_out_of_range_in_defaults upsample_float_scale
+    unknown_layer_reshape unknown_layer_torch_spelling""".split()
 #: structural mistakes with no file in tests/bad_specs
 HEADER = "archc: 1\nname: Net\ninput: [3, 8, 8]\n"
 INLINE = {
@@ -179,7 +181,9 @@ def test_fields_carry_types_ranges_and_descriptions() -> None:
     assert "channel count" in conv["out"]["description"]
     assert {"$ref": "#/$defs/ref"} in conv["out"]["anyOf"]
     activation = conv["activation"]["anyOf"][0]["anyOf"][0]
-    assert activation["enum"] == ["relu", "leaky_relu", "gelu", "silu", "sigmoid", "tanh"]
+    assert activation["enum"] == list(get_args(Activation))
+    norm = json.dumps(conv["norm"])  # 'batch', {batch: {eps, momentum}}, {group: {groups, eps}}
+    assert '"const": "batch"' in norm and '"momentum"' in norm and '"groups"' in norm
     padding = json.dumps(conv["padding"])
     assert '"same"' in padding and '"valid"' in padding
     dropout = spec_schema()["$defs"]["layer.dropout"]["properties"]["p"]["anyOf"][0]

@@ -50,7 +50,7 @@ def test_batchnorm_default_reaches_inside_inception() -> None:
     bn = archcompile.infer_shapes(archcompile.load_spec("specs/googlenet_bn.yaml"))
     convs = [step for block in bn.blocks for _, step in block.walk(99) if step.kind == "conv"]
     assert convs and all(
-        c.node.op.norm == "batch" and c.node.op.activation == "relu" for c in convs
+        c.node.op.norm.kind == "batch" and c.node.op.activation == "relu" for c in convs
     )
     assert len(convs) == 2 + 1 + 9 * 6  # stem convs, block2's second, six per Inception
     # no conv bias (the norm replaces it), plus a scale and a shift per channel
@@ -64,7 +64,7 @@ def _walk(nodes):
         yield node
         if node.node == "call":
             yield from _walk(node.body)
-        elif node.node in ("concat", "add"):
+        elif node.node in ("concat", "add", "mul"):
             for branch in node.branches.values():
                 yield from _walk(branch)
 
@@ -108,7 +108,10 @@ def test_layer_rules(layer: str, shape: tuple[int, ...]) -> None:
         ("conv: {out: 8, kernel: 40}", "kernel 40 is larger than the padded input 32"),
         ("maxpool: {kernel: 33}", "kernel 33 is larger than the padded input 32"),
         ("conv: {out: 8, kernel: 1, groups: 2}", "groups (2) must divide the input channels (3)"),
-        ("linear: {out: 8}", "linear expects [N, features] but receives [N, 3, 32, 32]"),
+        (
+            "linear: {out: 8}",
+            "linear expects [N, features] or tokens [N, L, D] but receives [N, 3, 32, 32]",
+        ),
     ],
 )
 def test_shape_errors_name_the_layer_and_its_input(layer: str, message: str) -> None:

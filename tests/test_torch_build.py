@@ -65,13 +65,31 @@ def test_macs_match_fvcore(path: Path) -> None:
                 )
             )
     analysis = fvcore.FlopCountAnalysis(model, x)
+    analysis.set_op_handle("aten::scaled_dot_product_attention", attention_flop_jit)
     analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    counted = sum(v for k, v in analysis.by_operator().items() if k in ("conv", "linear", "addmm"))
+    counted = sum(
+        v
+        for k, v in analysis.by_operator().items()
+        if k in ("conv", "linear", "addmm", "scaled_dot_product_attention")
+    )
     if blind:
         assert "aten::_convolution_mode" in analysis.unsupported_ops()
     report = archcompile.infer_shapes(spec)
     expected = sum(b.macs for b in report.blocks if b.name not in _training_only(spec))
     assert counted + sum(blind) == 2 * expected
+
+
+def attention_flop_jit(inputs, outputs) -> int:
+    """fvcore has no rule for scaled_dot_product_attention: count its two
+    matrix products (q @ k^T and weights @ v) as fvcore counts ``matmul``."""
+    from fvcore.nn.jit_handles import get_shape
+
+    q, k = get_shape(inputs[0]), get_shape(inputs[1])
+    *batch, length, dim = q
+    heads_and_batch = 1
+    for b in batch:
+        heads_and_batch *= b
+    return 2 * heads_and_batch * length * k[-2] * dim
 
 
 def test_googlenet_is_trainable() -> None:

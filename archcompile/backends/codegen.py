@@ -20,7 +20,8 @@ from typing import Any
 
 import jinja2
 
-from archcompile.backends.codegen_print import Forward, Printer, shape_comment, src
+from archcompile import modules as own_modules
+from archcompile.backends.codegen_print import OPERATORS, Forward, Printer, shape_comment, src
 from archcompile.backends.layout import branch_has_module, members, wiring
 from archcompile.backends.pyfmt import INDENT, Bracket, call, layout
 from archcompile.backends.pytext import comment_text, docstring_text
@@ -81,12 +82,14 @@ class _Generator:
         self.uses_torch = False
         self.imports: set[str] = set()
         self.helpers: set[str] = set()
+        self.own: set[str] = set()  # archc's own module classes (archcompile.modules)
 
     def _printer(self, top: bool) -> Printer:
         return Printer(self.graph, top)
 
     def _collect(self, printer: Printer) -> None:
         self.helpers |= printer.helpers
+        self.own |= printer.own
         self.imports |= printer.imports
 
     # -- the class of one structure of a definition -----------------------------
@@ -126,6 +129,12 @@ class _Generator:
             forward=forward.lines,
         )
 
+    @staticmethod
+    def _branch_module(printer, node, child) -> Any:
+        if child.branch in node.singles:
+            return printer.member(child.children[0])
+        return printer.sequential(child.children)
+
     def _member(self, printer, forward: Forward, attributes: list[str], attr, step) -> None:
         node = step.node
         if isinstance(node, JoinNode):
@@ -137,17 +146,20 @@ class _Generator:
             attributes += layout(printer.member(step), INDENT * 2, f"self.{attr} = ")
             forward.assign(node.name, call(f"self.{attr}", source), step.sym)
             return
+        if len(step.children) == 1 and branch_has_module(step.children[0].children):
+            # the other branches left out by their if:: this branch alone
+            child = step.children[0]
+            expr = self._branch_module(printer, node, child)
+            attributes += layout(expr, INDENT * 2, f"self.{child.branch} = ")
+            forward.assign(node.name, call(f"self.{child.branch}", source), step.sym)
+            return
         terms = []  # a concat/add of branches: each branch on its own line
         for child in step.children:
             branch = child.branch
             if not branch_has_module(child.children):
                 terms.append(source)
                 continue
-            expr = (
-                printer.member(child.children[0])
-                if branch in node.singles
-                else printer.sequential(child.children)
-            )
+            expr = self._branch_module(printer, node, child)
             attributes += layout(expr, INDENT * 2, f"self.{branch} = ")
             forward.lines += layout(call(f"self.{branch}", source), INDENT * 2, f"{branch} = ")
             forward.lines.append(shape_comment(child.sym))
@@ -156,7 +168,7 @@ class _Generator:
             self.uses_torch = True
             joined: Any = call("torch.cat", Bracket("[", [("", t) for t in terms], "]"), "1")
         else:
-            joined = " + ".join(terms)
+            joined = OPERATORS[node.node].join(terms)
         forward.assign(node.name, joined, step.sym)
 
     # -- the model ----------------------------------------------------------------
@@ -262,14 +274,17 @@ class _Generator:
             doc = "Applies each branch to the same input and concatenates the results."
             forward = ["return torch.cat([branch(x) for branch in self.children()], 1)"]
         else:
-            doc = "Applies each branch to the same input and sums the results."
-            # a list, not iter()/next(): TorchScript compiles this; summed in
+            verb, operator = ("sums", "+") if name == "Add" else ("multiplies", "*")
+            doc = f"Applies each branch to the same input and {verb} the results."
+            if name == "Mul":
+                doc = doc[:-1] + ", broadcasting."
+            # a list, not iter()/next(): TorchScript compiles this; joined in
             # order, as the live module does, so results are bit-identical
             forward = [
                 "outs = [branch(x) for branch in self.children()]",
                 "out = outs[0]",
                 "for other in outs[1:]:",
-                "    out = out + other",
+                f"    out = out {operator} other",
                 "return out",
             ]
         return _render("branches_class.py.j2", name=name, doc=doc, forward=forward)
@@ -282,8 +297,10 @@ class _Generator:
             lines.append("from typing import NamedTuple")
         if lines:
             lines.append("")
-        lines += ["import torch"] if self.uses_torch else []
-        return lines + ["from torch import Tensor, nn"]
+        torch_lines = {"from torch import Tensor, nn"} | own_modules.imports(self.own)
+        if self.uses_torch:
+            torch_lines.add("import torch")
+        return lines + [line for line in own_modules.ALLOWED_IMPORTS if line in torch_lines]
 
 
 #: the function a spec's ``make_divisible(...)`` becomes in generated source
@@ -310,6 +327,7 @@ def generate(spec: Any) -> str:
     outputs = generator.outputs_class()
     model = generator.model_class()
     helpers = [generator.helper_class(h) for h in sorted(generator.helpers)]
+    helpers = own_modules.sources(generator.own) + helpers
     everything = helpers + classes + ([outputs] if outputs else []) + [model]
     if any("_make_divisible(" in text for text in everything):
         everything.insert(0, MAKE_DIVISIBLE)

@@ -17,8 +17,12 @@ from archcompile.backends.pytext import py_string
 from archcompile.errors import CodegenError, Diagnostic
 from archcompile.ir import BranchNode, CallNode, Graph, JoinNode, LayerNode, Origin
 from archcompile.lowering import ModuleCall
+from archcompile.modules import helper_name
 from archcompile.symbolic import Expr, substitute
-from archcompile.tree import Step
+from archcompile.tree import Step, class_width
+
+#: joins written as an operator: ``a + b``, ``x * gate``
+OPERATORS = {"add": " + ", "mul": " * "}
 
 
 class Unexpressible(Exception):
@@ -84,7 +88,8 @@ class Printer:
         self.top = top
         self.baked = {n: graph.params[n] for n in graph.structural_params}
         self.fixed = fixed or {}  # parameters the class being printed fixes
-        self.helpers: set[str] = set()  # "Concat" / "Add" classes in use
+        self.helpers: set[str] = set()  # "Concat" / "Add" / "Mul" classes in use
+        self.own: set[str] = set()  # archc's own module classes in use
         self.imports: set[str] = set()  # "torch", "OrderedDict"
 
     def module_call(self, step: Step, module: ModuleCall) -> Bracket:
@@ -93,7 +98,10 @@ class Printer:
             kwargs = {k: src(v) for k, v in module.kwargs}
         except Unexpressible as problem:
             raise fail(step.node.origin, f"{step.kind} needs {problem}") from None  # type: ignore[union-attr]
-        return call(f"nn.{module.ctor}", *args, **kwargs)
+        own = helper_name(module.ctor)
+        if own:
+            self.own.add(own)
+        return call(own or f"nn.{module.ctor}", *args, **kwargs)
 
     def member(self, step: Step) -> Item:
         """The expression of one step standing on its own (an attribute)."""
@@ -138,7 +146,7 @@ class Printer:
     def instance(self, step: Step) -> Item:
         node: CallNode = step.node  # type: ignore[assignment]
         cls = step.cls
-        if step.sym_in is None or step.sym_in[0] is None:
+        if step.sym_in is None or class_width(step.sym_in) is None:
             raise fail(node.origin, f"the input size of {node.block} is not expressible")
         definition = self.graph.definitions[node.block]
         arguments = []
@@ -147,7 +155,7 @@ class Printer:
                 continue  # fixed in the class itself
             value = substitute(value, self.baked if self.top else self.fixed)
             arguments.append(src(value))
-        return call(cls.name, src(step.sym_in[0]), *arguments)  # type: ignore[union-attr]
+        return call(cls.name, src(class_width(step.sym_in)), *arguments)  # type: ignore[union-attr]
 
 
 def _leaves(param: Any) -> set[str]:
@@ -190,8 +198,8 @@ class Forward:
 
     def join(self, mode: str, reads: tuple[str, ...]) -> Item:
         names = [self.vars[r] for r in reads]
-        if mode == "add":
-            return " + ".join(names)
+        if mode in OPERATORS:
+            return OPERATORS[mode].join(names)
         return call("torch.cat", Bracket("[", [("", n) for n in names], "]"), "1")
 
 

@@ -29,21 +29,26 @@ from archcompile.errors import BuildError, Diagnostic
 from archcompile.ir import INPUT, BranchNode, CallNode, Graph, JoinNode, LayerNode
 from archcompile.limits import DEFAULT_LIMITS
 from archcompile.lowering import ModuleCall
+from archcompile.modules import helper_name
+from archcompile.modules import load as load_helper
 from archcompile.tree import Step, Tree
 
 
 def instantiate(call: ModuleCall) -> nn.Module:
-    """The module a lowering row names: ``nn.<ctor>(*args, **kwargs)``."""
-    return getattr(nn, call.ctor)(*call.args, **dict(call.kwargs))
+    """The module a lowering row names: ``nn.<ctor>(*args, **kwargs)``, or one of
+    archc's own classes (``archc:<Class>``, :mod:`archcompile.modules`)."""
+    own = helper_name(call.ctor)
+    ctor = load_helper(own) if own else getattr(nn, call.ctor)
+    return ctor(*call.args, **dict(call.kwargs))
 
 
 def join(mode: str, outputs: list[Tensor]) -> Tensor:
-    """Values concatenated on channels, or summed in order."""
+    """Values concatenated on channels, or summed or multiplied in order."""
     if mode == "concat":
         return torch.cat(outputs, 1)
     total = outputs[0]
     for output in outputs[1:]:
-        total = total + output
+        total = total * output if mode == "mul" else total + output
     return total
 
 
@@ -97,7 +102,8 @@ class _Wired(nn.Module):
 
 
 class Branches(nn.Module):
-    """Parallel branches on one input, concatenated on channels or summed.
+    """Parallel branches on one input, concatenated on channels, summed or
+    multiplied (broadcasting).
 
     Branches are attributes named as in the spec; an identity branch has none.
     """

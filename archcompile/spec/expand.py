@@ -44,6 +44,8 @@ from archcompile.spec.expressions import (
     references,
     truth,
 )
+from archcompile.spec.kindhint import kind_hint
+from archcompile.spec.mappings import norm_defaults, resolve_mapping, symbol_names
 from archcompile.spec.names import (
     attribute_problem,
     did_you_mean,
@@ -64,6 +66,14 @@ from archcompile.symbolic import Expr, has_expr, names
 
 #: the ``$in_...`` names: the size of the input a block receives
 INPUT_NAMES = ("in_channels", "in_height", "in_width")
+
+
+#: the combinators that join branches or named values, and how
+JOINS = {
+    "concat": "joined on channels",
+    "add": "summed; [] is the identity",
+    "mul": "multiplied, sizes of 1 broadcasting; [] is the identity",
+}
 
 
 @dataclass
@@ -191,10 +201,9 @@ class Expander(CompositeBlocks):
         for kind, args in self.spec.defaults.items():
             path: SpecPath = ("defaults", kind)
             if kind not in LAYER_KINDS:
-                hint = (
-                    did_you_mean(kind, LAYER_KINDS)
-                    or "defaults are keyed by layer kind, such as conv"
-                )
+                hint = kind_hint(kind, LAYER_KINDS)
+                if hint.startswith("see docs"):
+                    hint = "defaults are keyed by layer kind, such as conv"
                 self.error(
                     self.smap,
                     path,
@@ -215,7 +224,8 @@ class Expander(CompositeBlocks):
                         key=True,
                     )
                     continue
-                value = self.resolve(raw, path + (name,), self.smap, scope)
+                mapping = name in LAYER_KINDS[kind].mapping_fields
+                value = self.resolve(raw, path + (name,), self.smap, scope, mapping)
                 if value is not None and self._default_fits(kind, name, value):
                     result[kind][name] = value
         return result
@@ -369,7 +379,7 @@ class Expander(CompositeBlocks):
                 "a layer inside repeat cannot be named: every copy would take the name",
             )
             raise Abort
-        if kind in ("concat", "add") and args is None and "from" in extra:
+        if kind in JOINS and args is None and "from" in extra:
             name, reads = wiring(self, extra, kind, index, path, smap, body, join=True)
             if len(reads) < 2:
                 article = "an" if kind == "add" else "a"
@@ -396,7 +406,7 @@ class Expander(CompositeBlocks):
     ) -> list[Node]:
         if kind in LAYER_KINDS:
             return [self.layer(kind, args, path, argpath, smap, scope)]
-        if kind in ("concat", "add"):
+        if kind in JOINS:
             if args is None:
                 self.error(
                     smap,
@@ -410,14 +420,16 @@ class Expander(CompositeBlocks):
             return self.repeat(args, argpath, smap, scope)
         if kind in self.definitions:
             return [self.call(self.definitions[kind], args, path, argpath, smap, scope)]
-        known = [*LAYER_KINDS, *COMBINATORS, *self.definitions]
-        hint = did_you_mean(kind, known) or "see docs/spec-language.md for the layer kinds"
+        hint = kind_hint(kind, [*LAYER_KINDS, *COMBINATORS, *self.definitions])
         self.error(smap, argpath, f"unknown layer kind {kind!r}", hint, key=key)
         raise Abort
 
-    def resolve(self, raw: Any, path: SpecPath, smap: SourceMap, scope: Scope) -> Value | None:
+    def resolve(
+        self, raw: Any, path: SpecPath, smap: SourceMap, scope: Scope, mapping: bool = False
+    ) -> Value | None:
         """Substitute ``$names`` and compute expressions in ``raw``; None (and a
-        diagnostic) on a problem."""
+        diagnostic) on a problem. ``mapping``: the field may be written as a
+        mapping (``norm: {batch: {eps: $eps}}``)."""
         if isinstance(raw, str) and looks_like(raw):
             return self.expression(raw, path, smap, scope)
         if isinstance(raw, list):
@@ -431,6 +443,8 @@ class Expander(CompositeBlocks):
                 frozenset().union(*(v.spec_params for v in items)),  # type: ignore[union-attr]
                 items=tuple(items),  # type: ignore[arg-type]
             )
+        if isinstance(raw, dict) and mapping:
+            return resolve_mapping(self, raw, path, smap, scope)
         if isinstance(raw, dict):
             self.error(smap, path, f"expected a value, got a mapping {clipped_repr(raw)}")
             return None
@@ -527,13 +541,14 @@ class Expander(CompositeBlocks):
                 )
                 failed = True
                 continue
-            value = self.resolve(raw, argpath + (name,), smap, scope)
+            value = self.resolve(raw, argpath + (name,), smap, scope, name in model.mapping_fields)
             if value is None:
                 failed = True
             else:
                 values[name] = value
         if failed:
             raise Abort
+        self.structural |= norm_defaults(kind, values, self.defaults)
         deferred = [name for name, value in values.items() if _deferred(value.value)]
         if deferred:
             # known with the input's shape: the tree validates the whole layer
@@ -549,9 +564,9 @@ class Expander(CompositeBlocks):
             self.structural |= values[name].spec_params
         for name in model.module_fields & values.keys():
             value = values[name]
-            if scope.stack and isinstance(value.symbol, Expr):
+            if scope.stack and isinstance(value.symbol, (Expr, dict)):
                 # which modules the layer becomes: one generated class per value
-                self.baked[scope.stack[-1]].update(names(value.symbol))
+                self.baked[scope.stack[-1]].update(symbol_names(value.symbol))
                 values[name] = replace(value, symbol=value.value)
         # validated with the values; kept as written (``$name`` -> Expr)
         written = {name: tupled(v.symbol) for name, v in values.items() if has_expr(v.symbol)}
@@ -607,7 +622,7 @@ class Expander(CompositeBlocks):
         smap: SourceMap,
         scope: Scope,
     ) -> BranchNode:
-        what = "joined on channels" if kind == "concat" else "summed; [] is the identity"
+        what = JOINS[kind]
         if not isinstance(raw, dict) or len(raw) < 2:
             self.error(
                 smap,

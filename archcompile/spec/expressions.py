@@ -81,11 +81,10 @@ _WORDS = ("and", "or", "not", "true", "false")
 
 def looks_like(text: str) -> bool:
     """Whether a string in a spec is meant as an expression: it names a
-    ``$parameter`` or calls a function (``min(``, ``make_divisible(``...)."""
-    if "$" in text:
-        return True
-    head = re.match(r"\s*([A-Za-z_]+)\s*\(", text)
-    return bool(head and head.group(1) in S.FUNCTIONS)
+    ``$parameter`` or has parentheses (``max(...)``; and what only looks like
+    one, ``__import__('os')``, is refused at its column rather than passed on
+    as a string)."""
+    return "$" in text or "(" in text
 
 
 def tokenize(text: str) -> list[tuple[str, str, int]]:
@@ -99,12 +98,10 @@ def tokenize(text: str) -> list[tuple[str, str, int]]:
             break
         match = _TOKEN.match(text, pos)
         if not match or match.end() == pos:
+            # reported when the parser gets here: earlier problems come first
             at = len(text) - len(text[pos:].lstrip())
-            char = text[at]
-            hint = "names of parameters are written $name" if char.isalpha() else None
-            if char == "$":
-                hint = "a $ is followed by a parameter name: $channels"
-            raise ExprError(f"unexpected {char!r} in an expression", at, hint)
+            tokens.append(("error", text[at], at))
+            break
         kind = match.lastgroup or ""
         tokens.append((kind, match.group(kind), match.start(kind)))
         pos = match.end()
@@ -124,6 +121,10 @@ class _Parser:
 
     def take(self) -> tuple[str, str, int]:
         token = self.tokens[self.index]
+        if token[0] == "error":
+            char, at = token[1], token[2]
+            hint = "a $ is followed by a parameter name: $channels" if char == "$" else None
+            raise ExprError(f"unexpected {char!r} in an expression", at, hint)
         self.index += 1
         return token
 
@@ -135,7 +136,7 @@ class _Parser:
 
     def parse(self) -> Node:
         node = self.boolean("or")
-        kind, text, at = self.peek
+        kind, text, at = self.take() if self.peek[0] == "error" else self.peek
         if kind != "end":
             raise ExprError(f"unexpected {text!r} in an expression", at)
         return node
@@ -203,11 +204,10 @@ class _Parser:
             if text in _WORDS:
                 raise ExprError(f"{text!r} needs a value before it", at)
             known = ", ".join(S.FUNCTIONS)
-            raise ExprError(
-                f"unknown name {text!r}",
-                at,
-                f"parameters are written ${text}; functions are {known}",
-            )
+            hint = f"the functions are {known}"
+            if not text.startswith("_"):
+                hint = f"a parameter is written ${text}; {hint}"
+            raise ExprError(f"unknown name {text!r}", at, hint)
         found = "the end of the expression" if kind == "end" else repr(text)
         raise ExprError(f"expected a value but found {found}", at)
 

@@ -91,6 +91,16 @@ _COMBINATORS: dict[str, tuple[dict, str, bool]] = {
         "branches",
         True,
     ),
+    "mul": (
+        {
+            "anyOf": [NULL, _to("branches")],
+            "description": "named branches on the same input, multiplied with torch "
+            "broadcasting ([] is the identity; a [N, C, 1, 1] gate scales an image); "
+            "without branches, multiplies the values named in from:",
+        },
+        "branches",
+        True,
+    ),
     "repeat": (
         {
             "type": "object",
@@ -137,6 +147,11 @@ def _elements_referable(node: dict) -> dict:
         node["anyOf"] = [_elements_referable(s) for s in node["anyOf"]]
     if "prefixItems" in node:
         node["prefixItems"] = [{"anyOf": [s, _to("ref")]} for s in node["prefixItems"]]
+    if "properties" in node:  # a mapping argument (norm: {batch: {eps: $eps}})
+        node["properties"] = {
+            k: {"anyOf": [_elements_referable(s), _to("ref")]}
+            for k, s in node["properties"].items()
+        }
     return node
 
 

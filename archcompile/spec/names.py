@@ -11,6 +11,8 @@ import difflib
 import keyword
 from collections.abc import Iterable
 
+from archcompile import modules as own_modules
+
 #: attributes of ``torch.nn.Module`` (checked against torch by
 #: ``tests/test_names.py``); a block called ``forward`` or ``to`` would replace them
 MODULE_ATTRIBUTES = frozenset(
@@ -34,6 +36,7 @@ GENERATED_NAMES = frozenset(
         "x",
         "torch",
         "nn",
+        "F",
         "Tensor",
         "super",
         "int",
@@ -50,15 +53,17 @@ GENERATED_NAMES = frozenset(
 )
 
 
-#: classes the generated module defines for ``add`` and ``concat`` branches
-HELPER_CLASSES = frozenset({"Add", "Concat"})
+#: classes the generated module defines for ``add``, ``mul`` and ``concat``
+#: branches, and archc's own module classes (:mod:`archcompile.modules`) it may copy in
+HELPER_CLASSES = frozenset({"Add", "Concat", "Mul"}) | frozenset(own_modules.registry())
 
 
 #: names a generated composite class gives its input: its first __init__
-#: argument, and the height and width in its shape comments
-#: names a generated class takes for its input, and the ``$in_...`` names of
-#: a block's input in spec expressions
-CLASS_INPUT_NAMES = frozenset({"in_channels", "in_features", "H", "W", "in_height", "in_width"})
+#: argument, the height, width or length in its shape comments, and the
+#: ``$in_...`` names of a block's input in spec expressions
+CLASS_INPUT_NAMES = frozenset(
+    {"in_channels", "in_features", "H", "W", "L", "in_height", "in_width"}
+)
 
 
 def identifier_problem(name: str, what: str) -> str | None:

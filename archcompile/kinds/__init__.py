@@ -1,0 +1,1 @@
+"""The layer models, by family; :mod:`archcompile.layers` is their registry."""
