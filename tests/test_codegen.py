@@ -312,3 +312,31 @@ def test_int_of_an_int_call_is_written_without_int(tmp_path: Path) -> None:
     target = tmp_path / "widths.py"
     target.write_text(source)
     assert_ruff_accepts(target)
+
+
+def test_a_norm_on_a_layer_sized_by_its_input(tmp_path: Path) -> None:
+    # a conv whose channels need $in_channels is validated by the tree; its
+    # norm must still be the parsed norm in every view, generated source
+    # included (it stayed the text 'batch' when no default filled it in)
+    text = """
+archc: 1
+name: Deferred
+input: [3, 8, 8]
+defaults:
+  conv: {norm: batch}
+define:
+  widen:
+    layers:
+      - conv: {out: $in_channels * 2, kernel: 1, activation: relu6}
+blocks:
+  body: [widen, widen]
+"""
+    spec = archcompile.load_spec_text(text)
+    assert archcompile.shapes(spec).total_params == (3 * 6 + 12) + (6 * 12 + 24)
+    source = archcompile.generate_source(spec)
+    assert "nn.BatchNorm2d(2 * in_channels)," in source
+    model = getattr(_module(source, tmp_path, "deferred"), spec.name)()
+    live = archcompile.build(spec)
+    live.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 3, 8, 8)
+    assert torch.equal(model.eval()(x), live.eval()(x))
