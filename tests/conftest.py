@@ -17,8 +17,19 @@ ALL_SPECS = BUNDLED_SPECS + TEST_SPECS
 
 
 #: specs whose forward pass takes seconds on a CPU (224x224 transformers and
-#: ConvNeXt): the tests that run them are marked slow (`make test-slow`)
-HEAVY_SPECS = {"vit_b_16", "convnext_tiny", "mlp_mixer_s16", "swin_t"}
+#: ConvNeXt; the mobile zoo but MobileNet v2, and the U-Net): the tests that
+#: run them are marked slow (`make test-slow`)
+HEAVY_SPECS = {
+    "vit_b_16",
+    "convnext_tiny",
+    "mlp_mixer_s16",
+    "swin_t",
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+    "shufflenet_v2",
+    "regnet_y_400mf",
+    "unet",
+}
 #: the tests over every spec that run forward passes
 FORWARD_TESTS = {
     "test_generated_and_live_modules_are_interchangeable",
