@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archcompile import layers as L
+from archcompile.norms import check_norm
 from archcompile.symbolic import Expr
 
 Shape = tuple[Any, ...]
@@ -115,9 +116,9 @@ def _conv_transpose(layer: L.ConvTranspose, shape: Shape) -> list[ModuleCall]:
 
 def _norm(layer: L.Conv | L.ConvTranspose) -> list[ModuleCall]:
     """The norm after a convolution, with the arguments given (the others are torch's)."""
-    norm = layer.norm
-    if norm is None:
+    if layer.norm is None:
         return []
+    norm = check_norm(layer.norm)  # (a layer validated later may hold it as written)
     if norm.kind == "group":
         kwargs = _kw({"eps": None}, eps=norm.eps)
         return [ModuleCall("GroupNorm", (norm.groups, layer.out), kwargs, role="gn")]

@@ -193,12 +193,9 @@ def _channel_split_shape(layer: L.ChannelSplit, shape: Shape) -> Shape:
 
 
 def _divided(c: Dim, n: int) -> Dim:
-    """``c // n`` for a divisible channel count; symbolic (``in_channels // 2``)
-    where :mod:`archcompile.symbolic` can write a division, else not expressible."""
-    if _known(c):
-        return c // n  # type: ignore[operator]
-    divide = getattr(symbolic, "divide", None)  # spec expressions: c // n in source
-    return divide("//", c, n) if divide is not None and c is not None else None
+    """``c // n`` for a divisible channel count: a number, or written so in
+    generated source (``in_channels // 2``)."""
+    return symbolic.divide("//", c, n)
 
 
 def _global_pool_shape(layer: L.GlobalAvgPool, shape: Shape) -> Shape:

@@ -294,3 +294,55 @@ def test_every_kind_example_in_the_docs_is_valid(kind: str, example: str) -> Non
     archcompile.load_spec_text(
         f"{HEADER}params: {params or {}}\nblocks:\n  b:\n{items}\n", "docs.yaml"
     )
+
+
+def test_a_mobile_block_with_expressions_norm_defaults_and_squeeze_excite(tmp_path) -> None:
+    """EfficientNet's block as a person writes it: a depthwise conv (groups:
+    $in_channels, validated with the input's shape), the batch norm defaults
+    of its paper, a squeeze-and-excitation mul; generated = live."""
+    body = (
+        "defaults: {batchnorm: {eps: 0.001, momentum: 0.01}, conv: {norm: batch}}\n"
+        "define:\n  mb:\n    params: [k]\n    layers:\n"
+        "      - conv: {out: $in_channels, kernel: $k, padding: $k // 2,"
+        " groups: $in_channels, activation: silu}\n"
+        "      - mul:\n          main: []\n          se:\n            - global_avgpool\n"
+        '            - conv: {out: "max(1, $in_channels // 4)", kernel: 1, norm: null,'
+        " activation: silu}\n"
+        "            - conv: {out: $in_channels, kernel: 1, norm: null}\n"
+        "            - sigmoid\n"
+        "blocks:\n  b: [{mb: [3]}, {mb: [5]}]\n"
+    )
+    spec = _spec(body)
+    live = archcompile.build(spec).eval()
+    assert [(m.eps, m.momentum) for m in _norms(body)] == [(0.001, 0.01)] * 2
+    source = archcompile.generate_source(spec)
+    assert "nn.BatchNorm2d(in_channels, eps=0.001, momentum=0.01)" in source
+    assert "x = x * se" in source
+    scope: dict = {}
+    exec(compile(source, str(tmp_path / "net.py"), "exec"), scope)  # noqa: S102
+    generated = scope["Net"]().eval()
+    generated.load_state_dict(live.state_dict(), strict=True)
+    x = torch.randn(2, 3, 12, 10)
+    assert torch.equal(generated(x), live(x))
+
+
+def test_a_shufflenet_unit_splits_its_symbolic_width(tmp_path) -> None:
+    body = (
+        "define:\n  unit:\n    params: [c]\n    layers:\n      - concat:\n"
+        "          kept: {channel_split: {parts: 2, index: 0}}\n          mixed:\n"
+        "            - channel_split: {parts: 2, index: 1}\n"
+        "            - conv: {out: $c, kernel: 1, norm: batch, activation: relu}\n"
+        "      - channel_shuffle: {groups: 2}\n"
+        "blocks:\n  stem: [{conv: {out: 8, kernel: 1}}]\n  b: [{unit: [4]}, {unit: [4]}]\n"
+    )
+    spec = _spec(body)
+    source = archcompile.generate_source(spec)
+    assert "nn.Conv2d(in_channels // 2, c, kernel_size=1, bias=False)" in source
+    assert source.count("class Unit(") == 1
+    live = archcompile.build(spec).eval()
+    scope: dict = {}
+    exec(compile(source, str(tmp_path / "net.py"), "exec"), scope)  # noqa: S102
+    generated = scope["Net"]().eval()
+    generated.load_state_dict(live.state_dict(), strict=True)
+    x = torch.randn(2, 3, 12, 10)
+    assert torch.equal(generated(x), live(x))

@@ -81,7 +81,11 @@ def norm_defaults(kind: str, values: dict[str, Value], defaults: dict[str, dict[
     sources.append({name: v.value for name, v in stand_alone.items()})
     filled = with_defaults(norm, *sources)
     if filled == norm:
-        return frozenset()
-    symbol = given.symbol if isinstance(given.symbol, dict) else filled  # (its $names)
+        params = set()
+    # the value replaces what was written (never an expression in source); the
+    # symbol keeps the names it was written with, for a definition to bake them
+    symbol = given.symbol if isinstance(given.symbol, dict) else {"norm": given.symbol}
     values["norm"] = replace(given, value=filled, symbol=symbol)
-    return frozenset(params | {p for v in stand_alone.values() for p in v.spec_params})
+    if filled != norm:
+        params |= {p for v in stand_alone.values() for p in v.spec_params}
+    return frozenset(params)
