@@ -32,7 +32,6 @@ from archcompile.ir import (
 )
 from archcompile.layers import COMBINATORS, LAYER_KINDS
 from archcompile.limits import Limits
-from archcompile.norms import check_norm
 from archcompile.spec.composite import CompositeBlocks
 from archcompile.spec.diagnose import validation_diagnostics
 from archcompile.spec.expressions import (
@@ -559,9 +558,6 @@ class Expander(CompositeBlocks):
             if not all(fits):
                 raise Abort
             op = model.model_construct(**{n: tupled(v.value) for n, v in known.items()})
-            if isinstance(getattr(op, "norm", None), (str, dict)):
-                # (checked above) as validation would have made it: NormArgs
-                op = op.model_copy(update={"norm": check_norm(op.norm)})
         else:
             op = self._validated(model, kind, values, argpath, smap)
         for name in model.structural_fields & values.keys():
