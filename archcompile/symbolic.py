@@ -40,6 +40,8 @@ class Apply:
         if self.op in BINARY:
             left, right = self.args
             return f"{_operand(left, False)} {self.op} {_operand(right, True)}"
+        if self.op == "int" and _is_int_call(self.args[0]):
+            return render(self.args[0])  # int(round(x)) is round(x) (ruff's RUF046)
         name = "_make_divisible" if self.op == "make_divisible" else self.op
         return f"{name}({', '.join(render(a) for a in self.args)})"
 
@@ -117,6 +119,12 @@ class Expr:
 Dim = int | Expr | None
 
 BINARY = ("*", "/", "//", "%")
+
+
+def _is_int_call(value: Any) -> bool:
+    """A call that gives an int already: ``round(x)``, ``int(x)``, ``_make_divisible(...)``."""
+    atom = value.atom if isinstance(value, Expr) else None
+    return isinstance(atom, Apply) and atom.op in ("round", "int", "make_divisible")
 
 
 def _operand(value: Any, right: bool) -> str:

@@ -337,8 +337,10 @@ def bound(value: Any, env: dict[str, Any]) -> Any:
     if isinstance(value, tuple):
         return tuple(bound(v, env) for v in value)
     if isinstance(value, Expr):
-        if isinstance(value.atom, str):
-            return env.get(value.atom, value)
+        atom = value.atom
+        if isinstance(atom, str):  # one name (not an Apply such as c // 2)
+            return env.get(atom, value)  # any value, strings included
+        # names env lacks are the class's own parameters: they stay names
         return evaluate(value, env)
     return value
 

@@ -17,12 +17,14 @@ ALL_SPECS = BUNDLED_SPECS + TEST_SPECS
 
 
 #: specs whose forward pass takes seconds on a CPU (224x224 transformers and
-#: ConvNeXt, torchvision's classic ImageNet networks; tests/test_zoo_classic.py
-#: checks the latter at a small input): the tests that run them are marked slow
-#: (`make test-slow`)
+#: ConvNeXt, torchvision's classic ImageNet networks, which tests/test_zoo_classic.py
+#: checks at a small input, the mobile zoo but MobileNet v2, and the U-Net): the
+#: tests that run them are marked slow (`make test-slow`)
 HEAVY_SPECS = {"vit_b_16", "convnext_tiny", "mlp_mixer_s16", "swin_t"}
 HEAVY_SPECS |= {"resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2"}
 HEAVY_SPECS |= {"vgg16_bn", "squeezenet1_1", "densenet121", "inception_v3"}
+HEAVY_SPECS |= {"mobilenet_v3_large", "efficientnet_b0", "shufflenet_v2", "regnet_y_400mf"}
+HEAVY_SPECS |= {"unet"}
 #: the tests over every spec that run forward passes
 FORWARD_TESTS = {
     "test_generated_and_live_modules_are_interchangeable",

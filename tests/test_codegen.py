@@ -327,3 +327,84 @@ def test_a_parameter_fixed_per_class_is_its_value_in_expressions(tmp_path: Path)
     generated.load_state_dict(live.state_dict())
     x = torch.randn(2, 3, 8, 8)
     assert torch.equal(generated(x), live(x))
+
+
+_EXPRESSIONS_IN_A_CLASS = """
+archc: 1
+name: Widths
+input: [3, 8, 8]
+params: {width: 1.0}
+define:
+  blk:
+    params: [c, stride, width]
+    layers:
+      - add:
+          main:
+            - conv: {out: "make_divisible($c * $width, 8)", kernel: 1, stride: $stride}
+          identity: {if: "$stride == 1 and $in_channels == make_divisible($c * $width, 8)", layers: []}
+      - conv: {out: $c * 4, kernel: 1}
+      - conv: {out: $c, kernel: 1}
+blocks:
+  body:
+    - blk: [16, 1, $width]
+    - blk: [24, 2, $width]
+    - blk: [24, 1, $width]
+"""
+
+
+def test_expressions_of_a_class_parameter_stay_in_the_class(tmp_path: Path) -> None:
+    # `$c * 4` is written `4 * c` in one class for every c (not one class per
+    # use), and where a use's output is computed by walking its body (a stride
+    # makes the class sized), the call's arguments replace the class's names:
+    # the model passes 16 on, not `_make_divisible(c * width, 8)` (a NameError)
+    spec = archcompile.load_spec_text(_EXPRESSIONS_IN_A_CLASS)
+    source = archcompile.generate_source(spec)
+    assert "nn.Conv2d(_make_divisible(c * width, 8), 4 * c, kernel_size=1)" in source
+    assert "Blk(3, 16, 1, 1.0)" in source and "Blk(16, 24, 2, 1.0)" in source
+    assert "BlkV2(24, 24, 1, 1.0)" in source
+    model = getattr(_module(source, tmp_path, "widths"), spec.name)()
+    live = archcompile.build(spec)
+    live.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 3, 8, 8)
+    assert torch.equal(model.eval()(x), live.eval()(x))
+
+
+def test_int_of_an_int_call_is_written_without_int(tmp_path: Path) -> None:
+    # ruff's RUF046 refuses int(round(x)): round() of one argument is an int already
+    text = _EXPRESSIONS_IN_A_CLASS.replace(
+        "      - conv: {out: $c, kernel: 1}\n",
+        "      - conv: {out: int(round($c * $width)), kernel: 1}\n",
+    )
+    source = archcompile.generate_source(archcompile.load_spec_text(text))
+    assert "round(c * width)" in source and "int(round(" not in source
+    target = tmp_path / "widths.py"
+    target.write_text(source)
+    assert_ruff_accepts(target)
+
+
+def test_a_norm_on_a_layer_sized_by_its_input(tmp_path: Path) -> None:
+    # a conv whose channels need $in_channels is validated by the tree; its
+    # norm must still be the parsed norm in every view, generated source
+    # included (it stayed the text 'batch' when no default filled it in)
+    text = """
+archc: 1
+name: Deferred
+input: [3, 8, 8]
+defaults:
+  conv: {norm: batch}
+define:
+  widen:
+    layers:
+      - conv: {out: $in_channels * 2, kernel: 1, activation: relu6}
+blocks:
+  body: [widen, widen]
+"""
+    spec = archcompile.load_spec_text(text)
+    assert archcompile.shapes(spec).total_params == (3 * 6 + 12) + (6 * 12 + 24)
+    source = archcompile.generate_source(spec)
+    assert "nn.BatchNorm2d(2 * in_channels)," in source
+    model = getattr(_module(source, tmp_path, "deferred"), spec.name)()
+    live = archcompile.build(spec)
+    live.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 3, 8, 8)
+    assert torch.equal(model.eval()(x), live.eval()(x))
