@@ -33,7 +33,7 @@ from archcompile.shapes import (
     ShapeProblem,
     format_shape,
 )
-from archcompile.spec.expressions import ExprError
+from archcompile.spec.expressions import ROUNDING_HINT, ExprError, truth
 from archcompile.spec.expressions import evaluate as evaluate_expression
 from archcompile.symbolic import Expr, evaluate, has_expr, substitute
 from archcompile.tree import Step
@@ -242,7 +242,6 @@ class Walk:
     def located(self, when: Condition, problem: ExprError) -> Diagnostic:
         origin = when.origin
         column = origin.column + problem.offset if origin.column is not None else None
-        shown = ", ".join(f"${k} = {v}" for k, v in self.values.items() if k.startswith("in_"))
         return Diagnostic(
             str(problem),
             file=origin.file,
@@ -250,8 +249,13 @@ class Walk:
             column=column,
             path=origin.path or None,
             hint=problem.hint,
-            notes=(f"with {shown}",) if shown else (),
+            notes=self.input_note(),
         )
+
+    def input_note(self) -> tuple[str, ...]:
+        """The note of an error found once the input's size is known."""
+        sizes = [f"${k} = {v}" for k, v in self.values.items() if k.startswith("in_")]
+        return (f"with {', '.join(sizes)}",) if sizes else ()
 
     def read(self, values: dict, name: str, node: Node) -> tuple[Any, Any]:
         if name in values:
@@ -272,10 +276,9 @@ class Walk:
             where = dict(node.deferred)
             field = error["loc"][0] if error["loc"] else None
             origin = where.get(field, node.origin)  # type: ignore[call-overload]
-            shown = ", ".join(f"${k} = {v}" for k, v in self.values.items() if k.startswith("in_"))
             hint = None
             if isinstance(error.get("input"), float):
-                hint = "round it explicitly: int(...), round(...) or make_divisible(...)"
+                hint = ROUNDING_HINT
             raise ShapeError(
                 Diagnostic(
                     error["msg"],
@@ -284,7 +287,7 @@ class Walk:
                     column=origin.column,
                     path=origin.path or None,
                     hint=hint,
-                    notes=(f"with {shown}",),
+                    notes=self.input_note(),
                 )
             ) from None
 
@@ -361,8 +364,6 @@ def input_names(shape: Shape | None) -> dict[str, Any]:
 
 
 def evaluate_condition(expr: Any, lookup: Any) -> bool:
-    from archcompile.spec.expressions import truth
-
     return truth(evaluate_expression(expr, lookup), expr)
 
 

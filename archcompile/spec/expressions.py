@@ -24,6 +24,9 @@ from archcompile import symbolic as S
 
 MAX_LENGTH = 500
 
+#: the hint of a decimal where an integer is needed
+ROUNDING_HINT = "round it explicitly: int(...), round(...) or make_divisible(...)"
+
 
 class ExprError(Exception):
     """A problem in an expression, at ``offset`` (0-based) in its text."""
@@ -270,7 +273,7 @@ def evaluate(node: Node, lookup: Callable[[Ref], Any]) -> Any:
         if value is DEFERRED:
             return value
         if node.op == "not":
-            return not _truth(value, node.operand)
+            return not truth(value, node.operand)
         return S.negate(_number(value, node.operand, "-"))
     if isinstance(node, Binary):
         return _binary(node, lookup)
@@ -287,10 +290,10 @@ def _call(node: Call, lookup: Callable[[Ref], Any]) -> Any:
 def _binary(node: Binary, lookup: Callable[[Ref], Any]) -> Any:
     left = evaluate(node.left, lookup)
     if node.op in ("and", "or") and left is not DEFERRED:
-        if _truth(left, node.left) == (node.op == "or"):
+        if truth(left, node.left) == (node.op == "or"):
             return node.op == "or"
         right = evaluate(node.right, lookup)
-        return right if right is DEFERRED else _truth(right, node.right)
+        return right if right is DEFERRED else truth(right, node.right)
     right = evaluate(node.right, lookup)
     if left is DEFERRED or right is DEFERRED:
         return DEFERRED
@@ -333,10 +336,6 @@ def _number(value: Any, node: Node, op: str) -> Any:
 
 def truth(value: Any, node: Node) -> bool:
     """A condition's value: true or false, else an error at ``node``."""
-    return _truth(value, node)
-
-
-def _truth(value: Any, node: Node) -> bool:
     if isinstance(value, bool):
         return value
     raise ExprError(

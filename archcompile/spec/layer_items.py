@@ -23,6 +23,7 @@ from archcompile.layers import LAYER_KINDS
 from archcompile.spec.diagnose import validation_diagnostics
 from archcompile.spec.expressions import (
     DEFERRED,
+    ROUNDING_HINT,
 )
 from archcompile.spec.kindhint import kind_hint
 from archcompile.spec.mappings import norm_defaults, symbol_names
@@ -204,7 +205,7 @@ class Layers:
                     and isinstance(bound.value, float)
                     and "integer" in str(diagnostic.message)
                 ):
-                    hint = "round it explicitly: int(...), round(...) or make_divisible(...)"
+                    hint = ROUNDING_HINT
                 self.report(replace(diagnostic, notes=notes, hint=hint))
             raise Abort from None
 
