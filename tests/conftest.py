@@ -3,10 +3,12 @@ an in-process runner for the ``archc`` command line."""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -41,6 +43,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         name = getattr(item, "originalname", item.name)
         if isinstance(path, Path) and path.stem in HEAVY_SPECS and name in FORWARD_TESTS:
             item.add_marker(pytest.mark.slow)
+
+
+def import_source(source: str, directory: Path, name: str) -> ModuleType:
+    """Write ``source`` (generated code) to ``directory/name.py`` and import it."""
+    path = directory / f"{name}.py"
+    path.write_text(source, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def spec_id(path: Path) -> str:

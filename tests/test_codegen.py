@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import ast
 import difflib
-import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
-from conftest import ALL_SPECS, ROOT, assert_ruff_accepts, spec_id
+from conftest import ALL_SPECS, ROOT, assert_ruff_accepts, import_source, spec_id
 
 import archcompile
 from archcompile.backends.codegen import edited_by_hand, split_header
@@ -23,13 +21,7 @@ GOLDEN = ROOT / "tests" / "golden"
 UPDATE = os.environ.get("ARCHC_UPDATE_GOLDEN") == "1"
 
 
-def _module(source: str, tmp_path: Path, name: str) -> ModuleType:
-    path = tmp_path / f"{name}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_module = import_source  # write generated source and import it
 
 
 @pytest.mark.parametrize("path", ALL_SPECS, ids=spec_id)

@@ -10,7 +10,6 @@ Speed is not asserted here: ``scripts/bench_attacks.py`` measures it.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import os
 import random
 import tracemalloc
@@ -20,7 +19,7 @@ import pytest
 import torch
 import yaml
 from attacks import HEADER, REFUSED
-from conftest import assert_ruff_accepts
+from conftest import assert_ruff_accepts, import_source
 
 import archcompile
 from archcompile.backends.codegen import edited_by_hand
@@ -418,13 +417,7 @@ def _check_structure(source: str, text: str) -> ast.Module:
     return tree
 
 
-def _import(source: str, directory: Path, name: str):
-    path = directory / f"{name}.py"
-    path.write_text(source, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_import = import_source  # write generated source and import it
 
 
 @pytest.mark.parametrize("index", range(len(HOSTILE_TEXTS)))

@@ -16,16 +16,14 @@ so its forward passes are marked slow.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
-from conftest import ROOT, assert_ruff_accepts
+from conftest import ROOT, assert_ruff_accepts, import_source
 
 import archcompile
 
@@ -126,13 +124,7 @@ def test_static_shapes_equal_a_forward_pass(name: str) -> None:
     assert seen == {r.name: (batch, *r.shape) for r in report.blocks}
 
 
-def _module(source: str, tmp_path: Path, name: str) -> ModuleType:
-    path = tmp_path / f"{name}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_module = import_source  # write generated source and import it
 
 
 def _same(a, b) -> bool:
