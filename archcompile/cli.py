@@ -508,7 +508,10 @@ def evaluate_command(
         bool, typer.Option("--force", help="Let --plot replace a file archc did not write.")
     ] = False,
     runtime: Annotated[
-        values.Runtime, typer.Option(help="onnxruntime: the model exported to ONNX, checked.")
+        values.Runtime,
+        typer.Option(
+            help="generated: the class archc build writes; onnxruntime: the model exported to ONNX."
+        ),
     ] = values.Runtime.torch,
     spec_from_file: Annotated[
         bool,

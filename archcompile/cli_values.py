@@ -68,6 +68,7 @@ class Runtime(str, Enum):
     """``archc eval --runtime``."""
 
     torch = "torch"
+    generated = "generated"
     onnxruntime = "onnxruntime"
 
 

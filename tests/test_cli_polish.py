@@ -114,7 +114,7 @@ CHOICES = [
     (["train", TINY], "--optimizer", ["sgd", "sgd-momentum", "adamw"]),
     (["train", TINY], "--schedule", ["constant", "cosine", "onecycle"]),
     (["train", TINY], "--precision", ["fp32", "bf16"]),
-    (["eval", TINY, "runs/none"], "--runtime", ["torch", "onnxruntime"]),
+    (["eval", TINY, "runs/none"], "--runtime", ["torch", "generated", "onnxruntime"]),
     (["export", TINY, "-o", "x.onnx"], "--format", ["onnx", "torchscript"]),
     (["export", TINY, "-o", "x.onnx"], "--source", ["live", "generated"]),
 ]

@@ -1,5 +1,5 @@
 """``archc export``: ONNX checked in onnxruntime, TorchScript loaded back, both
-against the torch module; ``archc eval --runtime onnxruntime``; one-line errors."""
+against the torch module; ``archc eval --runtime generated|onnxruntime``; one-line errors."""
 
 from __future__ import annotations
 
@@ -165,14 +165,25 @@ def test_weights_from_a_training_run(run_dir: Path, tmp_path: Path, cli) -> None
 
 
 @needs_data
-def test_eval_through_onnxruntime_equals_torch(run_dir: Path, cli) -> None:
+@pytest.mark.parametrize("runtime", ["generated", "onnxruntime"])
+def test_eval_through_another_runtime_equals_torch(
+    runtime: str, run_dir: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from archcompile import export
+
+    made = []  # the runtime's model is really made (not the live module again)
+    for name in ("generated_model", "onnxruntime_model"):
+        made_by = getattr(export, name)
+        monkeypatch.setattr(export, name, lambda *a, f=made_by, n=name: made.append(n) or f(*a))
     common = ["eval", "tests/specs/tiny_cnn.yaml", run_dir, "--limit-test", "50", "--json"]
     torch_run = cli(*common)
-    onnx_run = cli(*common, "--runtime", "onnxruntime")
-    assert torch_run.code == 0 and onnx_run.code == 0, onnx_run.err
+    assert made == []
+    other = cli(*common, "--runtime", runtime)
+    assert torch_run.code == 0 and other.code == 0, other.err
+    assert made == [f"{runtime}_model"]
     import json
 
-    a, b = json.loads(torch_run.out), json.loads(onnx_run.out)
+    a, b = json.loads(torch_run.out), json.loads(other.out)
     assert a["count"] == b["count"] == 50
     assert a["accuracy"] == b["accuracy"] and a["per_class"] == b["per_class"]
     assert abs(a["loss"] - b["loss"]) < 1e-5
@@ -180,7 +191,9 @@ def test_eval_through_onnxruntime_equals_torch(run_dir: Path, cli) -> None:
 
 def test_eval_rejects_an_unknown_runtime(cli, tmp_path: Path) -> None:
     result = cli("eval", "tests/specs/tiny_cnn.yaml", tmp_path, "--runtime", "tvm")
-    assert result.code == 2 and "'tvm' is not one of 'torch', 'onnxruntime'" in result.err
+    assert (
+        result.code == 2 and "'tvm' is not one of 'torch', 'generated', 'onnxruntime'" in result.err
+    )
 
 
 def test_export_error_is_an_archc_error() -> None:

@@ -1,4 +1,5 @@
-"""``archc eval``: load a checkpoint into the live model and evaluate it."""
+"""``archc eval``: load a checkpoint into the live model (or the generated
+source's class, or onnxruntime) and evaluate it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from archcompile.backends.torch_build import build_tree
+from archcompile.backends.torch_build import build_tree, check_size
 from archcompile.errors import Diagnostic, TrainingError, clip
 from archcompile.limits import DEFAULT_LIMITS
 from archcompile.spec import Spec
@@ -32,7 +33,7 @@ def evaluate_checkpoint(
     passes: tuple[str, ...] = (),
 ) -> Evaluation:
     saved = checkpoint.load(path, with_state=False)
-    model = build_tree(spec.tree(), max_params)
+    model = _model(spec, runtime, max_params)
     checkpoint.check_fits(saved, model, spec.sha256, spec.display, allow_spec_change)
     names = class_names(data)
     check_class_count(spec, len(names), data_label(data))  # weights that fit, other classes
@@ -59,8 +60,8 @@ def evaluate_checkpoint(
             labels,
             names,
             batch_size=batch_size,
-            bf16=config.get("precision") == "bf16" and runtime == "torch",
-            channels_last=runtime == "torch",
+            bf16=config.get("precision") == "bf16" and runtime != "onnxruntime",
+            channels_last=runtime != "onnxruntime",
             device=device,
             flip=bool(config.get("tta_flip", False) if tta_flip is None else tta_flip),
         )
@@ -73,6 +74,16 @@ def evaluate_checkpoint(
                 hint="with too little memory, use a smaller --batch-size",
             )
         ) from None
+
+
+def _model(spec: Spec, runtime: str, max_params: int) -> torch.nn.Module:
+    """The live module, or (``generated``) the class of the generated source."""
+    if runtime == "generated":
+        from archcompile.export import generated_model
+
+        check_size(spec.tree(), max_params)
+        return generated_model(spec)
+    return build_tree(spec.tree(), max_params)
 
 
 def _test_set(data, data_dir, size, channels, limit_test, val_split):
