@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from archcompile import files
 from archcompile.backends.codegen import generate
-from archcompile.backends.torch_build import build_tree
+from archcompile.backends.torch_build import build_tree, check_size
 from archcompile.errors import ArchcError, Diagnostic, OutputError, UsageError
 from archcompile.limits import DEFAULT_LIMITS
 from archcompile.spec import Spec
@@ -100,6 +100,16 @@ def generated_model(spec: Spec) -> nn.Module:
     return getattr(module, spec.graph.name)()
 
 
+def fresh_model(spec: Spec, source: str, max_params: int = DEFAULT_LIMITS.max_params) -> nn.Module:
+    """A model of ``spec`` with its initial weights: the live module (``live``)
+    or the generated source's class (``generated``), both held to ``max_params``."""
+    tree = spec.tree()
+    if source == "live":
+        return build_tree(tree, max_params)
+    check_size(tree, max_params)
+    return generated_model(spec)
+
+
 def load_model(
     spec: Spec,
     weights: Path | None,
@@ -110,8 +120,7 @@ def load_model(
     """The model to export, in eval mode, with a run's weights when given."""
     if source not in SOURCES:
         raise UsageError(f"unknown --source {source!r}; choose one of: {', '.join(SOURCES)}")
-    tree = spec.tree()
-    model = build_tree(tree, max_params) if source == "live" else generated_model(spec)
+    model = fresh_model(spec, source, max_params)
     if weights is not None:
         from archcompile.train import checkpoint
 

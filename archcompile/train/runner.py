@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from archcompile.backends.torch_build import build_tree, check_size
 from archcompile.errors import Diagnostic, TrainingError, clip
+from archcompile.export import fresh_model
 from archcompile.limits import DEFAULT_LIMITS
 from archcompile.spec import Spec
 from archcompile.train import checkpoint
@@ -33,7 +33,8 @@ def evaluate_checkpoint(
     passes: tuple[str, ...] = (),
 ) -> Evaluation:
     saved = checkpoint.load(path, with_state=False)
-    model = _model(spec, runtime, max_params)
+    # --runtime generated: the class archc build writes, not the live module
+    model = fresh_model(spec, "generated" if runtime == "generated" else "live", max_params)
     checkpoint.check_fits(saved, model, spec.sha256, spec.display, allow_spec_change)
     names = class_names(data)
     check_class_count(spec, len(names), data_label(data))  # weights that fit, other classes
@@ -74,16 +75,6 @@ def evaluate_checkpoint(
                 hint="with too little memory, use a smaller --batch-size",
             )
         ) from None
-
-
-def _model(spec: Spec, runtime: str, max_params: int) -> torch.nn.Module:
-    """The live module, or (``generated``) the class of the generated source."""
-    if runtime == "generated":
-        from archcompile.export import generated_model
-
-        check_size(spec.tree(), max_params)
-        return generated_model(spec)
-    return build_tree(spec.tree(), max_params)
 
 
 def _test_set(data, data_dir, size, channels, limit_test, val_split):
